@@ -1,0 +1,166 @@
+"""Reading and writing images, tables and HDF5 stores, atomically and with validation."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from medimprint.errors import InputError
+
+#: Largest image accepted (pixels); larger headers are refused before decoding.
+MAX_PIXELS = 4096 * 4096
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A crash or exception leaves no partial file under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def read_gray_png(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit grayscale PNG as a uint8 ``H x W`` array.
+
+    RGB/RGBA/palette images whose colour channels are all equal are converted to gray with a
+    warning; colour images, 16-bit images, non-PNG files and corrupt files raise `InputError`.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise InputError(
+                    f"{path}: is a {img.format} file, not a PNG; convert it to an 8-bit "
+                    "grayscale PNG or remove it from the input folder"
+                )
+            if img.width * img.height > MAX_PIXELS:
+                raise InputError(
+                    f"{path}: {img.width}x{img.height} pixels is larger than the {MAX_PIXELS} "
+                    "pixels accepted; resize it to the dataset's image size"
+                )
+            mode = img.mode
+            img.load()
+            arr = np.asarray(img)
+            if mode == "P":
+                arr = np.asarray(img.convert("RGBA"))
+                mode = "RGBA"
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check the path and glob in config") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied; make the file readable (chmod a+r)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputError(
+            f"{path}: not a readable PNG ({err}); re-export the image or remove it"
+        ) from None
+    if mode == "L":
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    if mode in ("I;16", "I;16B", "I", "I;16L"):
+        raise InputError(
+            f"{path}: 16-bit image; convert it to 8-bit grayscale (0-255) with the window used "
+            "for the rest of the dataset"
+        )
+    if mode in ("RGB", "RGBA", "LA"):
+        channels = arr[..., :3] if mode != "LA" else arr[..., :1]
+        if mode in ("RGBA", "LA") and np.any(arr[..., -1] != 255):
+            raise InputError(
+                f"{path}: image has transparent pixels; save it as an opaque 8-bit grayscale PNG"
+            )
+        if not np.all(channels == channels[..., :1]):
+            raise InputError(
+                f"{path}: colour ({mode}) image where 8-bit grayscale is expected; convert it "
+                "to grayscale (mode L) first"
+            )
+        warnings.warn(
+            f"{path}: {mode} image with equal channels converted to grayscale", stacklevel=2
+        )
+        return np.ascontiguousarray(channels[..., 0], dtype=np.uint8)
+    raise InputError(f"{path}: unsupported PNG mode {mode!r}; save it as 8-bit grayscale (mode L)")
+
+
+def write_gray_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write a uint8 ``H x W`` array as an 8-bit grayscale PNG (atomically)."""
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image, mode="L").save(tmp, format="PNG")
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame, *, header: bool = True) -> None:
+    """Write a DataFrame as TSV (``.tsv``) or CSV (any other suffix), atomically."""
+    sep = "\t" if str(path).endswith(".tsv") else ","
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep=sep, index=False, header=header)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a TSV written by `write_table`, keeping ids and labels as strings."""
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def write_store(
+    path: str | os.PathLike,
+    ids: list[str] | np.ndarray,
+    arrays: Mapping[str, np.ndarray],
+    attrs: Mapping[str, object] | None = None,
+) -> None:
+    """Write row-aligned arrays with their string ``ids`` to an HDF5 store, atomically.
+
+    Arrays are chunked by rows and gzip-compressed; ``attrs`` record what made the store.
+    """
+    ids = [str(i) for i in ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate ids in store")
+    for name, arr in arrays.items():
+        if len(arr) != len(ids):
+            raise ValueError(f"{path}: '{name}' has {len(arr)} rows for {len(ids)} ids")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+            for name, arr in arrays.items():
+                arr = np.asarray(arr)
+                chunks = (min(max(len(arr), 1), 256), *arr.shape[1:]) if len(arr) else None
+                f.create_dataset(name, data=arr, chunks=chunks, compression="gzip")
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+
+
+def read_store(
+    path: str | os.PathLike, names: list[str], ids: list[str] | None = None
+) -> tuple[list[str], dict[str, np.ndarray], dict[str, object]]:
+    """Read arrays from an HDF5 store; with ``ids``, return rows in that order (checked)."""
+    with h5py.File(path, "r") as f:
+        stored = [s.decode() if isinstance(s, bytes) else s for s in f["ids"][()]]
+        arrays = {name: f[name][()] for name in names}
+        attrs = dict(f.attrs)
+    if ids is None:
+        return stored, arrays, attrs
+    index = {id_: row for row, id_ in enumerate(stored)}
+    missing = [i for i in ids if i not in index]
+    if missing:
+        raise InputError(
+            f"{path}: {len(missing)} ids missing from the store (first: {missing[:3]}); "
+            "delete the store so the workflow rebuilds it"
+        )
+    rows = np.array([index[i] for i in ids], dtype=int)
+    return list(ids), {k: v[rows] for k, v in arrays.items()}, attrs
