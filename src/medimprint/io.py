@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,9 +28,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    # Not tempfile.mkstemp: its files are 0600; honour the umask like a plain open() would.
+    tmp_path = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -65,6 +65,11 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
                 mode = "RGBA"
     except InputError:
         raise
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: image header declares more than {MAX_PIXELS} pixels; resize it to the "
+            "dataset's image size"
+        ) from None
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; check the path and glob in config") from None
     except PermissionError:
@@ -134,15 +139,14 @@ def write_store(
     for name, arr in arrays.items():
         if len(arr) != len(ids):
             raise ValueError(f"{path}: '{name}' has {len(arr)} rows for {len(ids)} ids")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-            for name, arr in arrays.items():
-                arr = np.asarray(arr)
-                chunks = (min(max(len(arr), 1), 256), *arr.shape[1:]) if len(arr) else None
-                f.create_dataset(name, data=arr, chunks=chunks, compression="gzip")
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        for name, arr in arrays.items():
+            arr = np.asarray(arr)
+            chunks = (min(max(len(arr), 1), 256), *arr.shape[1:]) if len(arr) else None
+            f.create_dataset(name, data=arr, chunks=chunks, compression="gzip")
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
 
 
 def read_store(

@@ -1,0 +1,589 @@
+"""Ingest one dataset's image folders into a validated manifest (see docs/CONTRACTS.md).
+
+`ingest` resolves the configured globs, decodes every image once (on a thread pool, keeping only
+its shape), and checks sizes, ids and test labels. All problems found are reported together in
+one `InputError`; nothing is written by `ingest` itself.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from medimprint.errors import InputError
+from medimprint.io import read_gray_png, read_table, write_table
+
+#: Manifest columns, in order.
+COLUMNS = ("id", "path", "role", "split", "label")
+#: Ids (file stems) and generator names must match this.
+ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+ID_RULE = "ASCII letters, digits, '.', '_' and '-' only (no spaces)"
+#: Problems listed per kind in an error message before "... and N more".
+MAX_LISTED = 20
+#: Warnings of one kind re-emitted from a batch of image reads before a summary.
+MAX_WARNINGS = 3
+
+#: membership config key -> (role, split, label), in manifest order.
+MEMBERSHIP_SOURCES = {
+    "generated": ("generated", "train", ""),
+    "real_used": ("real", "train", "1"),
+    "real_not_used": ("real", "train", "0"),
+    "real_unknown": ("real", "test", ""),
+}
+MEMBERSHIP_LABELS = ("0", "1")
+
+_CONFIG = "config"
+_EMPTY = "globs matching no file"
+_IMAGES = "unreadable or invalid images"
+_IDS = "bad or duplicate ids (file stems)"
+_SIZES = "mixed image sizes (height x width)"
+_LABELS = "test labels"
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One configured glob and the manifest columns its files get."""
+
+    key: str  # config key, e.g. "membership.real_used"
+    pattern: str
+    role: str
+    split: str
+    label: str
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A dataset entry, checked: what to glob and where the test labels are."""
+
+    kind: str  # "membership" | "attribution"
+    root: Path
+    sources: list[_Source]
+    labels_file: str | None
+
+
+class _Problems:
+    """Collects problems by kind and raises them together as one `InputError`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.by_kind: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, kind: str, message: str) -> None:
+        self.by_kind[kind].append(message)
+
+    def raise_if_any(self) -> None:
+        if self.by_kind:
+            raise self.error()
+
+    def error(self) -> InputError:
+        """One `InputError` listing up to `MAX_LISTED` problems of each kind."""
+        total = sum(len(messages) for messages in self.by_kind.values())
+        lines = [f"dataset '{self.name}': {total} problem(s) found; fix them and rerun"]
+        for kind, messages in self.by_kind.items():
+            lines.append(f"{kind} ({len(messages)}):")
+            lines += [f"  - {message}" for message in messages[:MAX_LISTED]]
+            if len(messages) > MAX_LISTED:
+                lines.append(f"  ... and {len(messages) - MAX_LISTED} more")
+        return InputError("\n".join(lines))
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def ingest(
+    spec: Mapping[str, Any], *, name: str = "dataset", workers: int | None = None
+) -> pd.DataFrame:
+    """Validate one dataset entry's images and labels; return its manifest (`COLUMNS`, strings).
+
+    Rows follow the config order of `docs/CONTRACTS.md` (generators sorted by name), files sorted
+    within each glob. Raises one `InputError` listing every problem found.
+    """
+    problems = _Problems(name)
+    plan = _plan(spec, problems)
+    if plan is None:  # no usable root or task section: nothing more can be checked
+        raise problems.error()
+    found = _resolve(plan, problems)
+    _check_ids(found, problems)
+    paths = list(dict.fromkeys(path for _, path in found))
+    shapes = _check_images(paths, workers, problems)
+    _check_sizes(paths, shapes, problems)
+    labels = _read_labels(plan, found, problems)
+    problems.raise_if_any()
+    return _manifest(found, labels)
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a manifest as TSV, atomically."""
+    if not str(path).endswith(".tsv"):
+        raise ValueError(f"{path}: a manifest is a TSV file; name it *.tsv")
+    missing = [c for c in COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"manifest lacks columns {missing}")
+    write_table(path, manifest.loc[:, list(COLUMNS)])
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest written by `write_manifest`; check its columns and ids."""
+    try:
+        table = read_table(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: manifest not found; run the workflow's ingest step") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"{path}: not a readable manifest ({err}); delete it so the workflow rebuilds it"
+        ) from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"{path}: manifest lacks column(s) {missing}; delete it so the workflow rebuilds it"
+        )
+    duplicated = table["id"][table["id"].duplicated()].unique().tolist()
+    if duplicated:
+        raise InputError(
+            f"{path}: duplicate ids {duplicated[:3]} in manifest; delete it so the workflow "
+            "rebuilds it"
+        )
+    return table.loc[:, list(COLUMNS)]
+
+
+def load_images(paths: Sequence[str | os.PathLike], *, workers: int | None = None) -> np.ndarray:
+    """Read images as one uint8 ``N x H x W`` array (in order); all must share one size."""
+    paths = [str(p) for p in paths]
+    if not paths:
+        return np.empty((0, 0, 0), dtype=np.uint8)
+    first = read_gray_png(paths[0])
+    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
+    out[0] = first
+
+    def fill(index: int) -> None:
+        image = read_gray_png(paths[index])
+        if image.shape != first.shape:
+            raise InputError(
+                f"{paths[index]}: {_size(image.shape)} pixels, but {paths[0]} is "
+                f"{_size(first.shape)}; all images of a dataset must have one size"
+            )
+        out[index] = image
+
+    _thread_map(fill, range(1, len(paths)), workers)
+    return out
+
+
+def image_size(manifest: pd.DataFrame) -> tuple[int, int]:
+    """Return ``(height, width)`` of the manifest's first image."""
+    if len(manifest) == 0:
+        raise InputError("manifest has no images; check the dataset's globs in config")
+    height, width = read_gray_png(manifest["path"].iloc[0]).shape
+    return int(height), int(width)
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def _plan(spec: Mapping[str, Any], problems: _Problems) -> _Plan | None:
+    """Check the entry; return what to glob, or None when no root or task section is usable.
+
+    Problems with single keys are recorded and their sources skipped, so files still get checked.
+    """
+    if not isinstance(spec, Mapping):
+        problems.add(_CONFIG, f"dataset entry must be a mapping, got {type(spec).__name__}")
+        return None
+    root = _root(spec, problems)
+    kinds = [kind for kind in ("membership", "attribution") if kind in spec]
+    if len(kinds) != 1:
+        which = "both" if kinds else "neither"
+        problems.add(
+            _CONFIG,
+            f"dataset has {which} 'membership' {'and' if kinds else 'nor'} 'attribution'; give "
+            "exactly one (use two dataset entries for two tasks)",
+        )
+        return None
+    kind = kinds[0]
+    section = spec[kind]
+    if not isinstance(section, Mapping):
+        problems.add(_CONFIG, f"{kind}: must be a mapping of globs, got {section!r}")
+        return None
+    if kind == "membership":
+        sources = _membership_sources(section, problems)
+    else:
+        sources = _attribution_sources(section, problems)
+    labels_file = section.get("test_labels")
+    if labels_file is not None and (not isinstance(labels_file, str) or not labels_file.strip()):
+        problems.add(_CONFIG, f"{kind}.test_labels: must be a file path, got {labels_file!r}")
+        labels_file = None
+    if root is None:
+        return None
+    return _Plan(kind, root, sources, labels_file)
+
+
+def _root(spec: Mapping[str, Any], problems: _Problems) -> Path | None:
+    """Return the dataset's existing root folder, or None (with a problem)."""
+    root = spec.get("root")
+    if not isinstance(root, str | os.PathLike) or not str(root).strip():
+        problems.add(_CONFIG, f"root: must be the dataset's base folder, got {root!r}")
+        return None
+    path = Path(root).expanduser()
+    if not path.exists():
+        problems.add(
+            _CONFIG,
+            f"root: folder '{path}' does not exist (relative paths start at {Path.cwd()}); "
+            "fix the path in config",
+        )
+        return None
+    if not path.is_dir():
+        problems.add(_CONFIG, f"root: '{path}' is a file, not a folder; fix the path in config")
+        return None
+    return path
+
+
+def _glob_value(
+    section: Mapping[str, Any], key: Any, prefix: str, problems: _Problems
+) -> str | None:
+    """Return the glob string configured under ``section[key]``, or None (with a problem)."""
+    value = section.get(key)
+    if value is None:
+        problems.add(
+            _CONFIG, f"{prefix}.{key}: missing; give a glob relative to root, e.g. '{key}/*.png'"
+        )
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add(_CONFIG, f"{prefix}.{key}: must be a glob string, got {value!r}")
+        return None
+    return value
+
+
+def _membership_sources(section: Mapping[str, Any], problems: _Problems) -> list[_Source]:
+    sources = []
+    for key, (role, split, label) in MEMBERSHIP_SOURCES.items():
+        pattern = _glob_value(section, key, "membership", problems)
+        if pattern is not None:
+            sources.append(_Source(f"membership.{key}", pattern, role, split, label))
+    return sources
+
+
+def _attribution_sources(section: Mapping[str, Any], problems: _Problems) -> list[_Source]:
+    sources = []
+    generators = section.get("generators")
+    if not isinstance(generators, Mapping):
+        problems.add(
+            _CONFIG,
+            "attribution.generators: must map generator names to globs, e.g. "
+            f"{{vae: train/vae/*.png, dcgan: train/dcgan/*.png}}; got {generators!r}",
+        )
+        generators = {}
+    elif len(generators) < 2:
+        problems.add(
+            _CONFIG,
+            f"attribution.generators: {len(generators)} generator(s) {list(generators)}; "
+            "attribution needs at least 2, add a glob for each generator's training images",
+        )
+    for generator in sorted(generators, key=str):
+        if not isinstance(generator, str) or not ID_PATTERN.fullmatch(generator):
+            problems.add(
+                _CONFIG,
+                f"attribution.generators: name {generator!r} must be a string of {ID_RULE}; "
+                "rename it (quote it in YAML)",
+            )
+            continue
+        pattern = _glob_value(generators, generator, "attribution.generators", problems)
+        if pattern is not None:
+            key = f"attribution.generators.{generator}"
+            sources.append(_Source(key, pattern, "generated", "train", generator))
+    pattern = _glob_value(section, "test", "attribution", problems)
+    if pattern is not None:
+        sources.append(_Source("attribution.test", pattern, "generated", "test", ""))
+    return sources
+
+
+# --- files and images -----------------------------------------------------------------------
+
+
+def _resolve(plan: _Plan, problems: _Problems) -> list[tuple[_Source, str]]:
+    """Glob each source (sorted; folders skipped); report sources matching no file."""
+    found = []
+    for source in plan.sources:
+        pattern = source.pattern
+        if not os.path.isabs(pattern):
+            pattern = os.path.join(glob.escape(str(plan.root)), pattern)
+        matches = sorted(p for p in glob.glob(pattern, recursive=True) if not os.path.isdir(p))
+        if not matches:
+            problems.add(_EMPTY, _empty_message(plan.root, source))
+        found += [(source, path) for path in matches]
+    return found
+
+
+def _empty_message(root: Path, source: _Source) -> str:
+    """Explain why ``source`` matched nothing: its folder is missing or holds other names."""
+    folder = root
+    parts = Path(source.pattern).parts
+    for part in parts[:-1]:
+        if re.search(r"[*?\[]", part):
+            break
+        folder = folder / part
+    if not folder.is_dir():
+        detail = f"folder '{folder}' does not exist"
+    else:
+        names = sorted(os.listdir(folder))
+        held = f"it holds {len(names)} entries, e.g. {names[:3]}" if names else "it is empty"
+        detail = f"folder '{folder}' has no matching file ({held})"
+    return (
+        f"{source.key}: glob '{source.pattern}' matches no file; {detail}; fix the glob "
+        "(relative to root) or add the images"
+    )
+
+
+def _check_ids(found: list[tuple[_Source, str]], problems: _Problems) -> None:
+    """Ids (file stems) must use `ID_PATTERN` and be unique across the whole dataset."""
+    by_id: dict[str, list[tuple[_Source, str]]] = defaultdict(list)
+    for source, path in found:
+        by_id[Path(path).stem].append((source, path))
+    for id_, entries in by_id.items():
+        if not ID_PATTERN.fullmatch(id_):
+            problems.add(
+                _IDS,
+                f"{entries[0][1]}: id (file stem) {id_!r} may contain {ID_RULE}; rename the file",
+            )
+        if len(entries) == 1:
+            continue
+        if len({path for _, path in entries}) == 1:
+            keys = " and ".join(source.key for source, _ in entries)
+            problems.add(
+                _IDS,
+                f"{entries[0][1]}: matched by the globs of both {keys}; make the globs "
+                "disjoint so each image has one role",
+            )
+        else:
+            listed = ", ".join(f"{path} ({source.key})" for source, path in entries)
+            problems.add(
+                _IDS,
+                f"id {id_!r} is shared by {len(entries)} files: {listed}; ids (file stems) "
+                "must be unique within a dataset, rename or remove all but one",
+            )
+
+
+def _check_images(
+    paths: list[str], workers: int | None, problems: _Problems
+) -> dict[str, tuple[int, int]]:
+    """Decode each image once; return the shapes of the valid ones, report the others."""
+    shapes = {}
+    for path, result in zip(paths, _thread_map(_probe, paths, workers), strict=True):
+        if isinstance(result, str):
+            problems.add(_IMAGES, result)
+        else:
+            shapes[path] = result
+    return shapes
+
+
+def _probe(path: str) -> tuple[int, int] | str:
+    """Return the shape of a valid image, or the `InputError` message for an invalid one."""
+    try:
+        height, width = read_gray_png(path).shape
+    except InputError as err:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            return f"{path}: empty file (0 bytes), e.g. a broken copy; copy it again or remove it"
+        return str(err)
+    return height, width
+
+
+def _check_sizes(paths: list[str], shapes: dict[str, tuple[int, int]], problems: _Problems) -> None:
+    """All images must have one size; report those differing from the most common one."""
+    counts = Counter(shapes.values())
+    if len(counts) <= 1:
+        return
+    common, count = counts.most_common(1)[0]
+    for path in paths:
+        shape = shapes.get(path)
+        if shape is not None and shape != common:
+            problems.add(
+                _SIZES,
+                f"{path}: {_size(shape)} but most images ({count} of {len(shapes)}) are "
+                f"{_size(common)}; resize it to {_size(common)} or remove it",
+            )
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+# --- test labels ----------------------------------------------------------------------------
+
+
+def _read_labels(
+    plan: _Plan, found: list[tuple[_Source, str]], problems: _Problems
+) -> dict[str, str] | None:
+    """Read and check ``test_labels`` (``id,label``) against the test images; None if absent."""
+    if plan.labels_file is None:
+        return None
+    key = f"{plan.kind}.test_labels"
+    path = Path(plan.labels_file).expanduser()
+    path = path if path.is_absolute() else plan.root / path
+    if not path.is_file():
+        problems.add(
+            _LABELS, f"{key}: label file '{path}' not found; fix the path (relative to root)"
+        )
+        return None
+    table = _label_table(path, problems)
+    if table is None:
+        return None
+    labels = _label_rows(path, table, plan.kind, problems)
+    test = [(source, p) for source, p in found if source.split == "test"]
+    if test:
+        _match_labels(path, labels, test, found, problems)
+    return labels
+
+
+def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
+    """Parse the label file as CSV (TSV for ``*.tsv``) with ``id`` and ``label`` columns."""
+    try:
+        table = pd.read_csv(
+            path,
+            sep="\t" if path.suffix == ".tsv" else ",",
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        problems.add(
+            _LABELS, f"{path}: not a readable CSV ({err}); write a header 'id,label' then rows"
+        )
+        return None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("id", "label") if c not in table.columns]
+    if missing:
+        problems.add(
+            _LABELS,
+            f"{path}: missing column(s) {missing} (found {list(table.columns)}); the first "
+            "line must be the header 'id,label'",
+        )
+        return None
+    return table
+
+
+def _label_rows(path: Path, table: pd.DataFrame, kind: str, problems: _Problems) -> dict[str, str]:
+    """Return ``{id: label}``; report empty ids, repeated ids and invalid labels.
+
+    Ids are stripped, and a trailing ``.png`` (any case) is dropped so file names work too.
+    """
+    labels: dict[str, str] = {}
+    repeated: set[str] = set()
+    for row, (raw_id, raw_label) in enumerate(zip(table["id"], table["label"], strict=True), 1):
+        id_, label = raw_id.strip(), raw_label.strip()
+        if id_.lower().endswith(".png"):
+            id_ = id_[:-4]
+        if not id_:
+            problems.add(_LABELS, f"{path}: data row {row} has an empty id; fill it in")
+            continue
+        if id_ in labels:
+            repeated.add(id_)
+        if kind == "membership" and label not in MEMBERSHIP_LABELS:
+            problems.add(
+                _LABELS,
+                f"{path}: id {id_!r} has label {raw_label!r}; membership labels are 1 (used "
+                "for training) or 0 (not used)",
+            )
+        elif not label:
+            problems.add(
+                _LABELS, f"{path}: id {id_!r} has an empty label; give its generator's name"
+            )
+        labels[id_] = label
+    for id_ in sorted(repeated):
+        problems.add(_LABELS, f"{path}: id {id_!r} appears more than once; keep one row")
+    return labels
+
+
+def _match_labels(
+    path: Path,
+    labels: dict[str, str],
+    test: list[tuple[_Source, str]],
+    found: list[tuple[_Source, str]],
+    problems: _Problems,
+) -> None:
+    """Every test image needs a label, and every label a test image."""
+    test_ids = {Path(p).stem for _, p in test}
+    key = test[0][0].key
+    train = {Path(p).stem: source.key for source, p in found if source.split != "test"}
+    for id_ in labels:
+        if id_ not in test_ids:
+            where = f"it is a training image of {train[id_]}" if id_ in train else "no such file"
+            problems.add(
+                _LABELS,
+                f"{path}: id {id_!r} is not a test image of {key} ({where}); remove the row "
+                "or add the image",
+            )
+    for _, image in test:
+        if Path(image).stem not in labels:
+            problems.add(
+                _LABELS,
+                f"{image}: test image has no label in {path}; add a row "
+                f"'{Path(image).stem},<label>' (every test image needs one)",
+            )
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _manifest(found: list[tuple[_Source, str]], labels: dict[str, str] | None) -> pd.DataFrame:
+    rows = []
+    for source, path in found:
+        id_ = Path(path).stem
+        label = source.label
+        if source.split == "test" and labels is not None:
+            label = labels.get(id_, "")
+        rows.append((id_, path, source.role, source.split, label))
+    return pd.DataFrame(rows, columns=list(COLUMNS), dtype=str)
+
+
+def _default_workers() -> int:
+    """Threads for image decoding: the CPUs this process may use, at most 16."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(16, cpus))
+
+
+def _thread_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int | None) -> list[_R]:
+    """``[fn(x) for x in items]`` on a thread pool, in order; warnings are summarised.
+
+    Warnings raised in the workers are recorded (the warnings state is process-wide, so do not
+    change warning filters from other threads meanwhile) and re-emitted at most `MAX_WARNINGS`
+    per category, then one summary, so 30,000 similar warnings do not flood the log.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pool = ThreadPoolExecutor(max_workers=workers or _default_workers())
+        try:
+            results = list(pool.map(fn, items))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    _reemit(caught)
+    return results
+
+
+def _reemit(caught: list[warnings.WarningMessage]) -> None:
+    by_category: dict[type[Warning], list[warnings.WarningMessage]] = defaultdict(list)
+    for record in sorted(caught, key=lambda r: str(r.message)):  # threads finish in any order
+        by_category[record.category].append(record)
+    for category, records in by_category.items():
+        for record in records[:MAX_WARNINGS]:
+            warnings.warn_explicit(record.message, category, record.filename, record.lineno)
+        if len(records) > MAX_WARNINGS:
+            warnings.warn(
+                f"... and {len(records) - MAX_WARNINGS} more {category.__name__}s like these "
+                "while reading images",
+                category,
+                stacklevel=3,
+            )

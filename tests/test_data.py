@@ -1,0 +1,441 @@
+"""Tests for medimprint.data: ingesting dataset folders into a validated manifest."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from medimprint.data import (
+    COLUMNS,
+    MAX_LISTED,
+    image_size,
+    ingest,
+    load_images,
+    read_manifest,
+    write_manifest,
+)
+from medimprint.errors import InputError
+
+SLICES = Path("/work/shared/data/luna16-3patients/slices")
+SIZE = (16, 12)  # height x width of the synthetic images
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def noise(seed: int, shape: tuple[int, ...] = SIZE) -> np.ndarray:
+    """Deterministic uint8 noise image (noise keeps PNGs large enough to truncate)."""
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def png(path: Path, image: np.ndarray | None = None, seed: int = 0) -> Path:
+    """Write ``image`` (default: noise) as a PNG, creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(noise(seed) if image is None else image).save(path, format="PNG")
+    return path
+
+
+def membership_layout(root: Path, n: int = 2, labels: bool = True) -> dict:
+    """Create a membership dataset with ``n`` images per role; return its config entry."""
+    for k, role in enumerate(("generated", "real_used", "real_not_used", "real_unknown")):
+        for i in range(n):
+            png(root / role / f"{role}_{i}.png", seed=100 * k + i)
+    entry = {
+        "generated": "generated/*.png",
+        "real_used": "real_used/*.png",
+        "real_not_used": "real_not_used/*.png",
+        "real_unknown": "real_unknown/*.png",
+    }
+    if labels:
+        rows = [f"real_unknown_{i},{i % 2}" for i in range(n)]
+        (root / "test_labels.csv").write_text("id,label\n" + "\n".join(rows) + "\n")
+        entry["test_labels"] = "test_labels.csv"
+    return {"root": str(root), "membership": entry}
+
+
+def attribution_layout(root: Path, generators=("vae", "dcgan"), n: int = 2) -> dict:
+    """Create an attribution dataset; test images t0.. labelled cyclically by generator."""
+    for k, g in enumerate(generators):
+        for i in range(n):
+            png(root / "train" / g / f"{g}_{i}.png", seed=100 * k + i)
+    test_ids = [f"t{i}" for i in range(n)]
+    for i, id_ in enumerate(test_ids):
+        png(root / "test" / f"{id_}.png", seed=500 + i)
+    rows = [f"{id_},{generators[i % len(generators)]}" for i, id_ in enumerate(test_ids)]
+    (root / "test_labels.csv").write_text("id,label\n" + "\n".join(rows) + "\n")
+    return {
+        "root": str(root),
+        "attribution": {
+            "generators": {g: f"train/{g}/*.png" for g in generators},
+            "test": "test/*.png",
+            "test_labels": "test_labels.csv",
+            "test_generators": len(generators),
+        },
+    }
+
+
+def ingest_error(spec: dict) -> str:
+    """Run `ingest`, expecting one `InputError`; return its message."""
+    with pytest.raises(InputError) as info:
+        ingest(spec, name="db1")
+    return str(info.value)
+
+
+# --- valid datasets -------------------------------------------------------------------------
+
+
+def test_membership_manifest_follows_contract(tmp_path):
+    spec = membership_layout(tmp_path / "db1")
+    manifest = ingest(spec, name="db1")
+    assert list(manifest.columns) == list(COLUMNS)
+    got = list(manifest[["id", "role", "split", "label"]].itertuples(index=False, name=None))
+    assert got == [
+        ("generated_0", "generated", "train", ""),
+        ("generated_1", "generated", "train", ""),
+        ("real_used_0", "real", "train", "1"),
+        ("real_used_1", "real", "train", "1"),
+        ("real_not_used_0", "real", "train", "0"),
+        ("real_not_used_1", "real", "train", "0"),
+        ("real_unknown_0", "real", "test", "0"),
+        ("real_unknown_1", "real", "test", "1"),
+    ]
+    assert manifest["path"].iloc[0] == str(tmp_path / "db1" / "generated" / "generated_0.png")
+    assert all(isinstance(v, str) for v in manifest.to_numpy().ravel())
+
+
+def test_attribution_manifest_sorted_generators_and_foreign_test_label(tmp_path):
+    spec = attribution_layout(tmp_path, generators=("vae", "dcgan"), n=3)
+    (tmp_path / "test_labels.csv").write_text("id,label\nt0,vae\nt1,dcgan\nt2,stylegan\n")
+    manifest = ingest(spec)
+    train = manifest[manifest["split"] == "train"]
+    assert train["label"].tolist() == ["dcgan"] * 3 + ["vae"] * 3
+    assert set(manifest["role"]) == {"generated"}
+    test = manifest[manifest["split"] == "test"]
+    assert dict(zip(test["id"], test["label"], strict=True)) == {
+        "t0": "vae",
+        "t1": "dcgan",
+        "t2": "stylegan",
+    }
+
+
+def test_without_test_labels_test_labels_are_empty(tmp_path):
+    manifest = ingest(membership_layout(tmp_path, labels=False))
+    assert manifest.loc[manifest["split"] == "test", "label"].tolist() == ["", ""]
+
+
+def test_glob_order_is_sorted_not_creation_order(tmp_path):
+    spec = attribution_layout(tmp_path)
+    for name in ("z9", "a1", "m5"):
+        png(tmp_path / "train" / "vae" / f"{name}.png")
+    ids = ingest(spec)["id"].tolist()
+    assert ids[2:7] == ["a1", "m5", "vae_0", "vae_1", "z9"]
+
+
+def test_absolute_and_recursive_globs(tmp_path):
+    spec = attribution_layout(tmp_path / "db")
+    extra = png(tmp_path / "elsewhere" / "deep" / "x1.png")
+    spec["attribution"]["generators"]["vae"] = str(tmp_path / "elsewhere" / "**" / "*.png")
+    manifest = ingest(spec)
+    assert str(extra) in manifest["path"].tolist()
+
+
+def test_label_file_ids_may_carry_png_suffix_and_whitespace(tmp_path):
+    spec = membership_layout(tmp_path)
+    (tmp_path / "test_labels.csv").write_text(
+        "\ufeffID , Label\nreal_unknown_0.png, 1\nreal_unknown_1 ,0\n"
+    )
+    manifest = ingest(spec)
+    assert manifest.loc[manifest["split"] == "test", "label"].tolist() == ["1", "0"]
+
+
+def test_equal_channel_rgb_is_accepted_with_summarised_warnings(tmp_path):
+    spec = attribution_layout(tmp_path)
+    for i in range(5):
+        gray = noise(i)
+        png(tmp_path / "train" / "vae" / f"rgb{i}.png", np.stack([gray] * 3, axis=-1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manifest = ingest(spec)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 4  # 3 shown, then one summary
+    assert "rgb0.png" in messages[0] and "converted to grayscale" in messages[0]
+    assert "2 more" in messages[3]
+    assert "rgb4" in manifest["id"].tolist()
+
+
+# --- config problems ------------------------------------------------------------------------
+
+
+def test_missing_root(tmp_path):
+    spec = membership_layout(tmp_path / "db1")
+    spec["root"] = str(tmp_path / "nope")
+    message = ingest_error(spec)
+    assert "root" in message and str(tmp_path / "nope") in message
+    assert "does not exist" in message
+
+
+def test_both_or_neither_task_sections(tmp_path):
+    spec = membership_layout(tmp_path)
+    spec["attribution"] = {"generators": {}, "test": "x"}
+    assert "both 'membership' and 'attribution'" in ingest_error(spec)
+    assert "neither 'membership' nor 'attribution'" in ingest_error({"root": str(tmp_path)})
+
+
+def test_attribution_needs_two_generators(tmp_path):
+    spec = attribution_layout(tmp_path, generators=("vae",))
+    message = ingest_error(spec)
+    assert "attribution.generators" in message and "at least 2" in message and "vae" in message
+
+
+def test_bad_generator_name_and_missing_glob_key(tmp_path):
+    spec = attribution_layout(tmp_path)
+    spec["attribution"]["generators"]["style gan"] = "train/vae/*.png"
+    del spec["attribution"]["test"]
+    message = ingest_error(spec)
+    assert "'style gan'" in message and "letters, digits" in message
+    assert "attribution.test: missing" in message
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def test_empty_role_names_role_glob_and_folder(tmp_path):
+    spec = membership_layout(tmp_path)
+    for f in (tmp_path / "real_used").iterdir():
+        f.rename(f.with_suffix(".PNG"))
+    spec["membership"]["real_not_used"] = "missing_folder/*.png"
+    message = ingest_error(spec)
+    assert "membership.real_used: glob 'real_used/*.png' matches no file" in message
+    assert str(tmp_path / "real_used") in message and "real_used_0.PNG" in message
+    assert "membership.real_not_used" in message
+    assert f"folder '{tmp_path / 'missing_folder'}' does not exist" in message
+
+
+def _truncated(path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(noise(1, (64, 64))).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+BAD_FILES = {
+    "zero_byte": (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
+    "truncated": (_truncated, "not a readable PNG"),
+    "text": (lambda p: p.write_text("hello, I am not an image\n"), "not a readable PNG"),
+    "jpeg": (
+        lambda p: Image.fromarray(noise(2)).save(p, format="JPEG"),
+        "is a JPEG file, not a PNG",
+    ),
+    "colour": (lambda p: png(p, noise(3, (*SIZE, 3))), "colour (RGB) image"),
+    "sixteen_bit": (lambda p: png(p, noise(4).astype(np.uint16) * 257), "16-bit image"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_image_file_is_named_with_reason(tmp_path, kind):
+    spec = membership_layout(tmp_path)
+    make, reason = BAD_FILES[kind]
+    make(tmp_path / "generated" / f"bad_{kind}.png")
+    message = ingest_error(spec)
+    assert f"bad_{kind}.png: " in message and reason in message
+    assert "unreadable or invalid images (1)" in message
+
+
+def test_all_problems_reported_in_one_error(tmp_path):
+    spec = membership_layout(tmp_path)
+    for kind, (make, _) in BAD_FILES.items():
+        make(tmp_path / "real_used" / f"bad_{kind}.png")
+    png(tmp_path / "real_not_used" / "generated_0.png")  # duplicate id
+    (tmp_path / "test_labels.csv").write_text("id,label\nreal_unknown_0,2\n")
+    message = ingest_error(spec)
+    assert all(f"bad_{kind}.png" in message for kind in BAD_FILES)
+    assert "'generated_0' is shared" in message
+    assert "label '2'" in message and "real_unknown_1.png: test image has no label" in message
+
+
+def test_long_problem_lists_are_cut(tmp_path):
+    spec = membership_layout(tmp_path)
+    for i in range(MAX_LISTED + 5):
+        (tmp_path / "generated" / f"empty{i:02d}.png").write_bytes(b"")
+    message = ingest_error(spec)
+    assert f"({MAX_LISTED + 5})" in message and "... and 5 more" in message
+    assert "empty00.png" in message and "empty24.png" not in message
+
+
+def test_mixed_sizes_name_majority_and_odd_files(tmp_path):
+    spec = membership_layout(tmp_path)
+    png(tmp_path / "real_used" / "small.png", noise(7, (8, 8)))
+    png(tmp_path / "real_unknown" / "wide.png", noise(8, (16, 20)))
+    message = ingest_error(spec)
+    assert "mixed image sizes (height x width) (2)" in message
+    assert "small.png: 8x8 but most images (8 of 10) are 16x12" in message
+    assert "wide.png: 16x20" in message
+    assert "generated_0.png" not in message
+
+
+def test_duplicate_ids_across_roles_name_both_paths(tmp_path):
+    spec = membership_layout(tmp_path)
+    other = png(tmp_path / "real_unknown" / "real_used_0.png")
+    message = ingest_error(spec)
+    assert "id 'real_used_0' is shared by 2 files" in message
+    assert str(tmp_path / "real_used" / "real_used_0.png") in message and str(other) in message
+    assert "membership.real_used" in message and "membership.real_unknown" in message
+
+
+def test_overlapping_globs_are_reported(tmp_path):
+    spec = attribution_layout(tmp_path)
+    spec["attribution"]["generators"]["dcgan"] = "train/*/*.png"
+    message = ingest_error(spec)
+    assert "vae_0.png: matched by the globs of both" in message
+    assert "attribution.generators.dcgan" in message
+
+
+def test_ids_with_bad_characters(tmp_path):
+    spec = attribution_layout(tmp_path)
+    png(tmp_path / "test" / "slice 1.png")
+    png(tmp_path / "test" / "slice#2.png")
+    message = ingest_error(spec)
+    assert "slice 1.png: id (file stem) 'slice 1'" in message and "'slice#2'" in message
+    assert "letters, digits, '.', '_' and '-' only" in message
+
+
+# --- test label files -----------------------------------------------------------------------
+
+
+def test_label_file_missing(tmp_path):
+    spec = membership_layout(tmp_path)
+    (tmp_path / "test_labels.csv").unlink()
+    message = ingest_error(spec)
+    assert "membership.test_labels" in message and "test_labels.csv' not found" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("real_unknown_0,1\nreal_unknown_1,0\n", "missing column(s) ['id', 'label']"),
+        ("id,used\nreal_unknown_0,1\n", "missing column(s) ['label']"),
+        ("", "not a readable CSV"),
+        ("id,label\nreal_unknown_0,1\nreal_unknown_1,yes\n", "label 'yes'; membership labels"),
+        ("id,label\nreal_unknown_0,1\nreal_unknown_1,0\nghost,1\n", "'ghost' is not a test"),
+        ("id,label\nreal_unknown_0,1\nreal_unknown_1,0\nreal_used_0,1\n", "training image"),
+        ("id,label\nreal_unknown_0,1\n", "real_unknown_1.png: test image has no label"),
+        ("id,label\nreal_unknown_0,1\nreal_unknown_1,0\nreal_unknown_1,0\n", "more than once"),
+        ("id,label\nreal_unknown_0,1\n,0\nreal_unknown_1,0\n", "data row 2 has an empty id"),
+    ],
+    ids=[
+        "no_header",
+        "wrong_column",
+        "empty",
+        "bad_label",
+        "unknown",
+        "train",
+        "missing",
+        "dup",
+        "empty_id",
+    ],
+)
+def test_bad_membership_label_files(tmp_path, content, expected):
+    spec = membership_layout(tmp_path)
+    (tmp_path / "test_labels.csv").write_text(content)
+    message = ingest_error(spec)
+    assert expected in message and "test_labels.csv" in message
+
+
+def test_attribution_labels_must_not_be_empty(tmp_path):
+    spec = attribution_layout(tmp_path)
+    (tmp_path / "test_labels.csv").write_text("id,label\nt0,vae\nt1,\n")
+    assert "'t1' has an empty label" in ingest_error(spec)
+
+
+# --- manifest files and image loading -------------------------------------------------------
+
+
+def test_manifest_roundtrip_and_no_file_on_failure(tmp_path):
+    spec = membership_layout(tmp_path / "db1")
+    out = tmp_path / "results" / "db1" / "manifest.tsv"
+    manifest = ingest(spec)
+    write_manifest(manifest, out)
+    pd.testing.assert_frame_equal(read_manifest(out), manifest)
+
+    out.unlink()
+    (tmp_path / "db1" / "generated" / "generated_0.png").write_bytes(b"")
+    with pytest.raises(InputError):
+        write_manifest(ingest(spec), out)
+    assert list(out.parent.iterdir()) == []  # neither the manifest nor a temporary file
+
+
+def test_read_manifest_errors(tmp_path):
+    with pytest.raises(InputError, match="manifest not found"):
+        read_manifest(tmp_path / "none.tsv")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("id\tpath\nx\ty.png\n")
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['role', 'split', 'label'\]"):
+        read_manifest(bad)
+    with pytest.raises(ValueError, match="TSV"):
+        write_manifest(pd.DataFrame(columns=list(COLUMNS)), tmp_path / "m.csv")
+
+
+def test_load_images_and_image_size(tmp_path):
+    paths = [png(tmp_path / f"{i}.png", noise(i)) for i in range(5)]
+    images = load_images([str(p) for p in paths], workers=3)
+    assert images.dtype == np.uint8 and images.shape == (5, *SIZE)
+    np.testing.assert_array_equal(images[3], noise(3))
+    assert load_images([]).shape == (0, 0, 0)
+    manifest = pd.DataFrame({"path": [str(p) for p in paths]})
+    assert image_size(manifest) == SIZE
+
+    png(tmp_path / "odd.png", noise(9, (4, 4)))
+    with pytest.raises(InputError, match=r"odd\.png: 4x4 pixels"):
+        load_images([*paths, tmp_path / "odd.png"])
+
+
+# --- real data ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not SLICES.is_dir(), reason="LUNA16 slices not available")
+def test_real_ct_slices(tmp_path):
+    slices = sorted(SLICES.glob("*.png"))
+    by_patient = {
+        p: [s for s in slices if s.name.startswith(p)][:4]
+        for p in ("patient1", "patient2", "patient3")
+    }
+
+    def copy(files: list[Path], folder: Path) -> None:
+        folder.mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, folder / f.name)
+
+    att = tmp_path / "attribution"
+    copy(by_patient["patient1"], att / "train" / "p1")
+    copy(by_patient["patient2"], att / "train" / "p2")
+    copy(by_patient["patient3"][:2], att / "test")
+    spec = {
+        "root": str(att),
+        "attribution": {
+            "generators": {"p1": "train/p1/*.png", "p2": "train/p2/*.png"},
+            "test": "test/*.png",
+        },
+    }
+    manifest = ingest(spec, name="luna")
+    assert len(manifest) == 10 and manifest["label"].tolist()[:4] == ["p1"] * 4
+    height, width = image_size(manifest)
+    assert load_images(manifest["path"].tolist()).shape == (10, height, width)
+
+    mem = tmp_path / "membership"
+    copy(by_patient["patient1"][:2], mem / "generated")
+    copy(by_patient["patient2"][:2], mem / "real_used")
+    copy(by_patient["patient2"][2:], mem / "real_not_used")
+    copy(by_patient["patient3"], mem / "real_unknown")
+    rows = [f"{f.stem},{i % 2}" for i, f in enumerate(by_patient["patient3"])]
+    (mem / "labels.csv").write_text("id,label\n" + "\n".join(rows) + "\n")
+    spec = membership_layout(mem, n=0, labels=False)
+    spec["membership"]["test_labels"] = "labels.csv"
+    manifest = ingest(spec, name="luna")
+    assert manifest.groupby("role").size().to_dict() == {"generated": 2, "real": 8}
+    assert manifest.loc[manifest["split"] == "test", "label"].tolist() == ["0", "1", "0", "1"]
