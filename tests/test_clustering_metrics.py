@@ -1,0 +1,106 @@
+"""Clustering, metrics and the attribution run on synthetic features with a known answer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medimprint.attribution import AttributionSetup, run_attribution, submission
+from medimprint.clustering import cluster, reduce_features
+from medimprint.errors import InputError
+from medimprint.metrics import CLUSTER_METRICS, bootstrap_interval, metric_rows, purity
+
+
+def blobs(n_per: int, k: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 5, (k, dim))
+    labels = np.repeat(np.arange(k), n_per)
+    return centres[labels] + rng.normal(0, spread, (len(labels), dim)), labels
+
+
+@pytest.mark.parametrize("method", ["kmeans", "hierarchical"])
+def test_cluster_recovers_separated_blobs(method):
+    x, labels = blobs(20, 4)
+    found = cluster(x, 4, method, seed=1)
+    assert CLUSTER_METRICS["ari"](labels, found) == pytest.approx(1.0)
+
+
+def test_cluster_is_deterministic_and_checks_k():
+    x, _ = blobs(10, 3, spread=3.0)
+    assert np.array_equal(cluster(x, 3, "kmeans", seed=5), cluster(x, 3, "kmeans", seed=5))
+    with pytest.raises(InputError, match="k must be"):
+        cluster(x, 1, "kmeans")
+    with pytest.raises(InputError, match="unknown clustering method"):
+        cluster(x, 3, "dbscan")
+
+
+def test_pca_reducers_keep_variance_fraction():
+    x, _ = blobs(30, 3, dim=40, spread=2.0)
+    full = reduce_features(x, "none")
+    assert full.shape == x.shape
+    assert np.allclose(full.mean(axis=0), 0, atol=1e-9)
+    d90 = reduce_features(x, "pca90").shape[1]
+    d95 = reduce_features(x, "pca95").shape[1]
+    assert 1 <= d90 <= d95 < 40
+    with pytest.raises(InputError, match="unknown reducer"):
+        reduce_features(x, "pca50")
+
+
+def test_purity_and_bootstrap_interval():
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    assert purity(truth, np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
+    value, low, high = bootstrap_interval(
+        CLUSTER_METRICS["ari"], np.repeat([0, 1, 2], 30), np.repeat([0, 1, 2], 30), n_boot=50
+    )
+    assert value == low == high == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 3, 90)
+    value, low, high = bootstrap_interval(
+        CLUSTER_METRICS["ari"], np.repeat([0, 1, 2], 30), noisy, n_boot=200, seed=3
+    )
+    assert low <= value <= high and high - low > 0.01
+    rows = metric_rows("d", "attribution", "run", {"ari_test": (value, low, high)})
+    assert list(rows.columns) == [
+        "dataset",
+        "subtask",
+        "run",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+    ]
+
+
+def toy_attribution(test_labels: bool):
+    """3 train generators, 4 test generators (one unseen), features = separated blobs."""
+    x, labels = blobs(12, 4, seed=2)
+    names = np.array(["vae", "dcgan", "pca", "unseen"])[labels]
+    rows = []
+    for i, name in enumerate(names):
+        if name != "unseen":
+            rows.append((f"tr{i:03d}", "generated", "train", name))
+        rows.append((f"te{i:03d}", "generated", "test", name if test_labels else ""))
+    manifest = pd.DataFrame(rows, columns=["id", "role", "split", "label"])
+    lookup = dict(zip([f"{i:03d}" for i in range(len(x))], x, strict=True))
+    features = np.array([lookup[i[2:]] for i in manifest["id"]])
+    return manifest, list(manifest["id"]), features
+
+
+def test_attribution_run_scores_train_and_test():
+    manifest, ids, features = toy_attribution(test_labels=True)
+    assignments, metrics = run_attribution(
+        manifest, ids, features, test_generators=4, setup=AttributionSetup(), n_boot=20
+    )
+    assert metrics["k_train"][0] == 3 and metrics["k_test"][0] == 4
+    assert metrics["ari_train"][0] == pytest.approx(1.0)
+    assert metrics["ari_test"][0] == pytest.approx(1.0)
+    assert set(assignments["id"]) == set(ids)
+    sub = submission(assignments)
+    assert len(sub) == (manifest["split"] == "test").sum() and sub["id"].is_unique
+
+
+def test_attribution_without_test_labels_reports_train_only():
+    manifest, ids, features = toy_attribution(test_labels=False)
+    _, metrics = run_attribution(
+        manifest, ids, features, test_generators=4, setup=AttributionSetup(method="hierarchical")
+    )
+    assert "ari_train" in metrics and "ari_test" not in metrics
