@@ -15,6 +15,7 @@ from PIL import Image
 from medimprint.data import (
     COLUMNS,
     MAX_LISTED,
+    dataset_files,
     image_size,
     ingest,
     load_images,
@@ -171,6 +172,15 @@ def test_equal_channel_rgb_is_accepted_with_summarised_warnings(tmp_path):
 
 
 # --- config problems ------------------------------------------------------------------------
+
+
+def test_dataset_files_lists_images_and_labels_and_never_raises(tmp_path):
+    spec = attribution_layout(tmp_path)
+    files = dataset_files(spec)
+    assert len(files) == 2 * 2 + 2 + 1
+    assert files[-1].endswith("test_labels.csv")
+    assert set(files[:-1]) == set(ingest(spec)["path"])
+    assert dataset_files({"root": str(tmp_path / "missing"), "attribution": {}}) == []
 
 
 def test_missing_root(tmp_path):

@@ -126,6 +126,19 @@ def ingest(
     return _manifest(found, labels)
 
 
+def dataset_files(spec: Mapping[str, Any]) -> list[str]:
+    """Every file a dataset entry names (images and label file), for the workflow's DAG.
+
+    Never raises: problems are left for `ingest` to report.
+    """
+    plan = _plan(spec, _Problems("dataset"))
+    if plan is None:
+        return []
+    files = [path for _, path in _resolve(plan, _Problems("dataset"))]
+    labels = _labels_path(plan)
+    return files + ([str(labels)] if labels is not None and labels.is_file() else [])
+
+
 def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a manifest as TSV, atomically."""
     if not str(path).endswith(".tsv"):
@@ -425,11 +438,10 @@ def _read_labels(
     plan: _Plan, found: list[tuple[_Source, str]], problems: _Problems
 ) -> dict[str, str] | None:
     """Read and check ``test_labels`` (``id,label``) against the test images; None if absent."""
-    if plan.labels_file is None:
+    path = _labels_path(plan)
+    if path is None:
         return None
     key = f"{plan.kind}.test_labels"
-    path = Path(plan.labels_file).expanduser()
-    path = path if path.is_absolute() else plan.root / path
     if not path.is_file():
         problems.add(
             _LABELS, f"{key}: label file '{path}' not found; fix the path (relative to root)"
@@ -443,6 +455,14 @@ def _read_labels(
     if test:
         _match_labels(path, labels, test, found, problems)
     return labels
+
+
+def _labels_path(plan: _Plan) -> Path | None:
+    """The test label file: absolute, or relative to root; None when not configured."""
+    if plan.labels_file is None:
+        return None
+    path = Path(plan.labels_file).expanduser()
+    return path if path.is_absolute() else plan.root / path
 
 
 def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
