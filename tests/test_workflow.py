@@ -1,0 +1,144 @@
+"""The workflow end to end on the tiny test config, its rerun plan, report and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, snakemake
+
+TEST_CONFIG = REPO / "config" / "test.yaml"
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A workdir where the test config ran to completion."""
+    workdir = tmp_path_factory.mktemp("run")
+    snakemake(workdir, "--configfile", str(TEST_CONFIG), "--cores", "2")
+    return workdir
+
+
+def test_metrics_have_ari_for_every_run(finished):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    metrics = pd.read_csv(finished / "results" / "metrics.tsv", sep="\t")
+    assert list(metrics.columns) == [
+        "dataset",
+        "subtask",
+        "run",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+    ]
+    ari = metrics[metrics["metric"].isin(["ari_train", "ari_test"])]
+    runs = {
+        f"{b}/{r}/{m}"
+        for b in config["backbones"]
+        for r in config["attribution"]["reducers"]
+        for m in config["attribution"]["methods"]
+    }
+    assert set(ari["run"]) == runs
+    assert len(ari) == 2 * len(runs)
+    assert ari["value"].between(-1, 1).all()
+    assert (ari["ci_low"] <= ari["value"] + 1e-9).all()
+    assert (ari["value"] <= ari["ci_high"] + 1e-9).all()
+
+
+def test_submissions_name_every_test_image_once(finished):
+    manifest = pd.read_csv(
+        finished / "results" / "tiny_attribution" / "manifest.tsv", sep="\t", dtype=str
+    )
+    test_ids = set(manifest.loc[manifest["split"] == "test", "id"])
+    files = sorted((finished / "results" / "tiny_attribution" / "submissions").glob("*.csv"))
+    assert len(files) == 4
+    for path in files:
+        sub = pd.read_csv(path, header=None, names=["id", "cluster"], dtype={"id": str})
+        assert set(sub["id"]) == test_ids and sub["id"].is_unique
+        assert sub["cluster"].nunique() <= 3
+
+
+def test_membership_dataset_is_ingested(finished):
+    manifest = pd.read_csv(finished / "results" / "tiny_db1" / "manifest.tsv", sep="\t", dtype=str)
+    real_train = manifest[(manifest["role"] == "real") & (manifest["split"] == "train")]
+    assert sorted(real_train["label"].unique()) == ["0", "1"]
+    assert (manifest["role"] == "generated").sum() == 20
+
+
+def test_second_run_has_nothing_to_do(finished):
+    proc = snakemake(finished, "--configfile", str(TEST_CONFIG), "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_report_shows_metrics(finished):
+    report = finished / "report.html"
+    snakemake(finished, "--configfile", str(TEST_CONFIG), "--report", str(report))
+    text = report.read_text()
+    assert report.stat().st_size > 10_000
+    assert "metrics.html" in text
+
+
+def test_missing_folder_fails_cleanly(tmp_path):
+    config = {
+        "datasets": {
+            "mine": {
+                "root": str(tmp_path / "no such folder"),
+                "attribution": {
+                    "generators": {"a": "a/*.png", "b": "b/*.png"},
+                    "test": "test/*.png",
+                    "test_generators": 3,
+                },
+            }
+        },
+        "backbones": {"lbp": {}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--configfile", str(path), "--cores", "1", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "no such folder" in out and "medimprint: error" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "results" / "mine" / "manifest.tsv").exists()
+
+
+def luna16_workdir(tmp_path: Path, luna16: Path) -> Path:
+    """A workdir whose ``../shared`` is the real shared folder, as in the repository."""
+    (tmp_path / "shared").symlink_to(luna16.parents[1])
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return workdir
+
+
+def test_luna16_config_plans_the_real_benchmark(tmp_path, luna16):
+    workdir = luna16_workdir(tmp_path, luna16)
+    proc = snakemake(workdir, "--configfile", str(REPO / "config" / "luna16.yaml"), "-n")
+    for rule in ("real_slices", "split_real", "train_generator", "write_layout", "ingest"):
+        assert rule in proc.stdout
+    assert proc.stdout.count("rule train_generator") == 5  # db1/dcgan, db2 x 4 families
+
+
+def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
+    """The real-CT build end to end with small sizes: block split, training, task layout."""
+    config = yaml.safe_load((REPO / "config" / "luna16.yaml").read_text())
+    build = config["builds"]["luna16"]
+    build["image_size"] = 32
+    build["membership"]["db1"].update(used=14, not_used=14, generated=12)
+    build["membership"]["db2"].update(used=28, not_used=28, generated=12)
+    build["attribution"].update(train_per_generator=6, test_per_generator=5)
+    build["generators"] = {f: {"epochs": 1} for f in ("vae", "dcgan", "upconv_gan")}
+    config["backbones"] = {"lbp": {}}
+    config["bootstrap"] = 20
+    workdir = luna16_workdir(tmp_path, luna16)
+    path = tmp_path / "luna16-small.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(workdir, "--configfile", str(path), "--cores", "2")
+    data = workdir / "results" / "builds" / "luna16" / "data"
+    assert len(list((data / "membership" / "db1" / "real_used").glob("*.png"))) == 7
+    assert len(list((data / "attribution" / "test").glob("*.png"))) == 20
+    splits = pd.read_csv(workdir / "results" / "builds" / "luna16" / "splits.tsv", sep="\t")
+    assert splits["id"].str.startswith("patient").all()
+    metrics = pd.read_csv(workdir / "results" / "metrics.tsv", sep="\t")
+    assert "ari_test" in set(metrics["metric"])

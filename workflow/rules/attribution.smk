@@ -1,0 +1,21 @@
+rule attribution_clusters:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        features="results/{dataset}/features/full/{backbone}.h5",
+    output:
+        clusters="results/{dataset}/attribution/{backbone}/{reducer}_{method}.tsv",
+        metrics="results/{dataset}/attribution/{backbone}/{reducer}_{method}_metrics.tsv",
+        submission="results/{dataset}/submissions/attribution_{backbone}_{reducer}_{method}.csv",
+    log:
+        "logs/attribution_clusters/{dataset}/{backbone}/{reducer}_{method}.log",
+    conda:
+        ENV
+    params:
+        test_generators=lambda wildcards: DATASETS[wildcards.dataset]["attribution"][
+            "test_generators"
+        ],
+        linkage=config["attribution"]["linkage"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/attribution_clusters.py"

@@ -1,0 +1,89 @@
+# Benchmark builds: real (or procedural) slices -> used / not-used split -> generative models
+# trained on the used part -> the task's folder layout.
+
+
+rule real_slices:
+    input:
+        slice_files,
+    output:
+        images="results/builds/{build}/real.h5",
+        meta="results/builds/{build}/real.tsv",
+    log:
+        "logs/real_slices/{build}.log",
+    conda:
+        ENV
+    params:
+        build=lambda wildcards: BUILDS[wildcards.build],
+        seed=config["seed"],
+    script:
+        "../scripts/real_slices.py"
+
+
+rule split_real:
+    input:
+        meta="results/builds/{build}/real.tsv",
+    output:
+        "results/builds/{build}/splits.tsv",
+    log:
+        "logs/split_real/{build}.log",
+    conda:
+        ENV
+    params:
+        membership=lambda wildcards: BUILDS[wildcards.build]["membership"],
+        split=lambda wildcards: BUILDS[wildcards.build]["split"],
+        seed=config["seed"],
+    script:
+        "../scripts/split_real.py"
+
+
+rule train_generator:
+    input:
+        images="results/builds/{build}/real.h5",
+        splits="results/builds/{build}/splits.tsv",
+    output:
+        model="results/builds/{build}/generators/{database}/{family}.pt",
+        samples="results/builds/{build}/generators/{database}/{family}_samples.h5",
+        history="results/builds/{build}/generators/{database}/{family}_history.tsv",
+    log:
+        "logs/train_generator/{build}/{database}/{family}.log",
+    benchmark:
+        "benchmarks/train_generator/{build}/{database}/{family}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        options=lambda wildcards: BUILDS[wildcards.build]["generators"].get(
+            wildcards.family, {}
+        ),
+        n_samples=lambda wildcards: build_models(wildcards.build)[
+            f"{wildcards.database}/{wildcards.family}"
+        ],
+        seed=config["seed"],
+    script:
+        "../scripts/train_generator.py"
+
+
+rule write_layout:
+    input:
+        images="results/builds/{build}/real.h5",
+        meta="results/builds/{build}/real.tsv",
+        splits="results/builds/{build}/splits.tsv",
+        samples=lambda wildcards: expand(
+            "results/builds/{build}/generators/{model}_samples.h5",
+            build=wildcards.build,
+            model=build_models(wildcards.build),
+        ),
+    output:
+        directory("results/builds/{build}/data"),
+    log:
+        "logs/write_layout/{build}.log",
+    conda:
+        ENV
+    params:
+        build=lambda wildcards: BUILDS[wildcards.build],
+        models=lambda wildcards: list(build_models(wildcards.build)),
+        seed=config["seed"],
+    script:
+        "../scripts/write_layout.py"

@@ -1,0 +1,11 @@
+"""Validate one dataset's folders and write its manifest."""
+
+from medimprint.data import ingest, write_manifest
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    manifest = ingest(
+        snakemake.params.spec, name=snakemake.wildcards.dataset, workers=snakemake.threads
+    )
+    log.info("%d images: %s", len(manifest), manifest.groupby(["role", "split"]).size().to_dict())
+    write_manifest(manifest, snakemake.output[0])

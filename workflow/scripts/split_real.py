@@ -1,0 +1,18 @@
+"""Split a build's real slices into used / not-used pools per membership database."""
+
+from medimprint.build import split_real
+
+from medimprint.io import read_table, write_table
+from medimprint.runtime import job
+
+with job(snakemake):
+    split = snakemake.params.split
+    splits = split_real(
+        read_table(snakemake.input.meta),
+        snakemake.params.membership,
+        by=split["by"],
+        block_size=split["block_size"],
+        block_gap=split["block_gap"],
+        seed=snakemake.params.seed,
+    )
+    write_table(snakemake.output[0], splits)
