@@ -271,3 +271,12 @@ def test_importing_backbones_does_not_need_torch():
 
     code = "import sys, medimprint.backbones; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_only_torchvision_imagenet_weights_are_downloaded():
+    from medimprint.backbones import downloads_weights
+
+    assert downloads_weights("resnet50", "imagenet")
+    assert not downloads_weights("resnet50", "random")
+    assert not downloads_weights("efficientnet_lite0", "imagenet")
+    assert not downloads_weights("lbp", "imagenet")

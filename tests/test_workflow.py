@@ -104,6 +104,24 @@ def test_missing_folder_fails_cleanly(tmp_path):
     assert not (tmp_path / "results" / "mine" / "manifest.tsv").exists()
 
 
+def test_offline_imagenet_download_fails_cleanly(tmp_path, monkeypatch):
+    """Without internet (a dead proxy here) the weights job stops with one clear message."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["backbones"] = {"resnet50": {"weights": "imagenet"}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    target = "results/weights/resnet50.json"
+    proc = snakemake(tmp_path, "--configfile", str(path), "--cores", "1", target, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "medimprint: error: backbone 'resnet50'" in out and "weights: random" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / target).exists()
+
+
 def luna16_workdir(tmp_path: Path, luna16: Path) -> Path:
     """A workdir whose ``../shared`` is the real shared folder, as in the repository."""
     (tmp_path / "shared").symlink_to(luna16.parents[1])
@@ -115,7 +133,7 @@ def luna16_workdir(tmp_path: Path, luna16: Path) -> Path:
 def test_luna16_config_plans_the_real_benchmark(tmp_path, luna16):
     workdir = luna16_workdir(tmp_path, luna16)
     proc = snakemake(workdir, "--configfile", str(REPO / "config" / "luna16.yaml"), "-n")
-    for rule in ("real_slices", "split_real", "train_generator", "write_layout", "ingest"):
+    for rule in ("real_slices", "split_real", "train_generator", "write_layout", "fetch_weights"):
         assert rule in proc.stdout
     assert proc.stdout.count("rule train_generator") == 5  # db1/dcgan, db2 x 4 families
 

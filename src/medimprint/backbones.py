@@ -184,6 +184,11 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
+def downloads_weights(name: str, weights: str) -> bool:
+    """Whether ``weights`` for backbone ``name`` come from a download (torchvision ImageNet)."""
+    return weights == "imagenet" and bool(get_spec(name).weights_enum)
+
+
 def fetch_weights(name: str, weights: str) -> str | None:
     """Make sure ``imagenet`` weights for backbone ``name`` are in the torch hub cache.
 

@@ -4,7 +4,8 @@ import re
 from snakemake.utils import validate
 
 from medimprint.build import generator_plan
-from medimprint.config import check_config
+from medimprint.backbones import downloads_weights
+from medimprint.config import NAMED_WEIGHTS, check_config
 from medimprint.data import dataset_files
 from medimprint.errors import InputError
 
@@ -20,8 +21,6 @@ BACKBONES = list(config["backbones"])
 ATTRIBUTION = [name for name, spec in DATASETS.items() if "attribution" in spec]
 MEMBERSHIP = [name for name, spec in DATASETS.items() if "membership" in spec]
 ENV = "../../envs/medimprint.yaml"
-#: Backbones whose `imagenet` weights come from torchvision's download (fetched locally).
-DOWNLOADED = {"resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "vgg16"}
 
 
 def _alternatives(names):
@@ -66,11 +65,9 @@ def dataset_inputs(wildcards):
 def weights_input(wildcards):
     """The fetched ImageNet weights stamp, a local checkpoint, or nothing."""
     weights = config["backbones"][wildcards.backbone]["weights"]
-    if weights == "imagenet":
-        if wildcards.backbone in DOWNLOADED:
-            return f"results/weights/{wildcards.backbone}.json"
-        return []
-    return [] if weights == "random" else weights
+    if downloads_weights(wildcards.backbone, weights):
+        return f"results/weights/{wildcards.backbone}.json"
+    return [] if weights in NAMED_WEIGHTS else weights
 
 
 def attribution_runs(dataset):
