@@ -22,6 +22,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: tiny batches gain nothing from more, and OpenMP spin-waiting makes
+    them several times slower when the cores are shared with other processes."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def luna16() -> Path:
     path = SHARED_DATA / "luna16-3patients"

@@ -18,18 +18,7 @@ from medimprint.errors import InputError
 from medimprint.io import read_gray_png
 
 CNNS = [name for name, spec in BACKBONES.items() if spec.needs_torch]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: tiny batches gain nothing from more, and OpenMP spin-waiting makes
-    them several times slower when the cores are shared with other processes."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
