@@ -6,8 +6,8 @@ import pytest
 from conftest import BIN, REPO
 
 CHECKS = {
-    "ruff check": [str(BIN / "ruff"), "check", "src", "tests", "workflow/scripts"],
-    "ruff format": [str(BIN / "ruff"), "format", "--check", "src", "tests", "workflow/scripts"],
+    "ruff check": [str(BIN / "ruff"), "check", "--no-cache", "src", "tests", "workflow/scripts"],
+    "ruff format": [str(BIN / "ruff"), "format", "--no-cache", "--check", "src", "tests", "workflow/scripts"],
     "snakefmt": [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"],
     "snakemake --lint": [str(BIN / "snakemake"), "--lint"],
 }

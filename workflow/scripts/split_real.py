@@ -1,7 +1,6 @@
 """Split a build's real slices into used / not-used pools per membership database."""
 
 from medimprint.build import split_real
-
 from medimprint.io import read_table, write_table
 from medimprint.runtime import job
 

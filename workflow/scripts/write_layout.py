@@ -1,7 +1,6 @@
 """Write a build's benchmark in the task's folder layout."""
 
 from medimprint.build import write_layout
-
 from medimprint.io import read_store, read_table
 from medimprint.runtime import job
 
