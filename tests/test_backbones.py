@@ -46,6 +46,10 @@ def test_registry_dims():
         "efficientnet_lite0": 1280,
         "lbp": 10,
         "lbp_ms": 28,
+        "spectrum": 32,
+        "dct": 64,
+        "spectrum_residual": 32,
+        "dct_residual": 64,
     }
 
 

@@ -1,4 +1,5 @@
-"""Feature backbones: ImageNet CNNs (torchvision), an offline EfficientNet-Lite0 and uniform LBP.
+"""Feature backbones: ImageNet CNNs (torchvision), an offline EfficientNet-Lite0, uniform LBP and
+frequency-domain generator fingerprints (`medimprint.fingerprints`).
 
 `BACKBONES` maps a name to a `BackboneSpec`; `build_extractor` turns a name and a weights string
 into a `FeatureExtractor` that maps uint8 gray images ``N x H x W`` to float32 ``N x dim``.
@@ -137,6 +138,42 @@ BACKBONES: dict[str, BackboneSpec] = {
             "multi-scale uniform LBP: P=8,R=1 (10 bins) + P=16,R=2 (18 bins), each normalised",
             needs_torch=False,
             lbp_scales=((8, 1.0), (16, 2.0)),
+        ),
+        BackboneSpec(
+            "spectrum",
+            32,
+            0,
+            "azimuthal log power spectrum, 32 radial bands, Hann window",
+            "azimuthally averaged log power spectrum (Durall et al. 2020), 32 radial frequency "
+            "bands up to Nyquist; medimprint.fingerprints",
+            needs_torch=False,
+        ),
+        BackboneSpec(
+            "dct",
+            64,
+            0,
+            "8x8 block DCT, mean log-magnitude per coefficient",
+            "log-DCT statistics (Frank et al. 2020): mean log|c| of the 64 coefficients of the "
+            "8x8 block DCT; medimprint.fingerprints",
+            needs_torch=False,
+        ),
+        BackboneSpec(
+            "spectrum_residual",
+            32,
+            0,
+            "azimuthal log power spectrum of image - median3x3, 32 radial bands",
+            "spectrum of the noise residual (Marra et al. 2019: image minus its 3x3 median), "
+            "no window; medimprint.fingerprints",
+            needs_torch=False,
+        ),
+        BackboneSpec(
+            "dct_residual",
+            64,
+            0,
+            "8x8 block DCT of image - median3x3, mean log-magnitude per coefficient",
+            "block-DCT statistics of the noise residual (image minus its 3x3 median); "
+            "medimprint.fingerprints",
+            needs_torch=False,
         ),
     )
 }
@@ -464,6 +501,38 @@ class LBPExtractor(FeatureExtractor):
         }
 
 
+class FingerprintExtractor(FeatureExtractor):
+    """Frequency-domain generator fingerprints (`medimprint.fingerprints`: numpy/scipy, no torch).
+
+    Works at native resolution (``input_size`` 0); ``dim`` does not depend on the image size.
+    """
+
+    def __init__(self, spec: BackboneSpec):
+        from medimprint.fingerprints import FINGERPRINTS
+
+        self.spec, self.name, self.dim = spec, spec.name, spec.dim
+        self.weights, self.device, self.input_size = "none", "cpu", 0
+        self.fingerprint = FINGERPRINTS[spec.name]
+        if self.fingerprint.dim != spec.dim:
+            raise RuntimeError(f"{spec.name}: fingerprint dim {self.fingerprint.dim} != {spec.dim}")
+
+    def __call__(self, images: Any) -> np.ndarray:
+        images = _as_image_list(images)
+        if hasattr(images, "numpy") and not isinstance(images, np.ndarray):
+            images = images.numpy()
+        return self.fingerprint(images)
+
+    def describe(self) -> dict[str, str | int]:
+        return {
+            "backbone": self.name,
+            "weights": self.weights,
+            "layer": self.spec.layer,
+            "input_size": 0,
+            "dim": self.dim,
+            **self.fingerprint.describe(),
+        }
+
+
 def _fmt(values: tuple[float, ...]) -> str:
     return ",".join(f"{v:.4g}" for v in values)
 
@@ -646,12 +715,12 @@ def build_extractor(
     """Build the feature extractor ``name`` with ``weights`` (imagenet, random or a path).
 
     ``seed`` seeds random initialisation (the global RNG is left untouched); ``device`` None picks
-    CUDA when available; ``input_size`` overrides the square input side (CNNs only: LBP always
-    works at native resolution).
+    CUDA when available; ``input_size`` overrides the square input side (CNNs only: LBP and the
+    fingerprints always work at native resolution).
     """
     spec = get_spec(name)
     if not spec.needs_torch:
-        return LBPExtractor(spec)
+        return LBPExtractor(spec) if spec.lbp_scales else FingerprintExtractor(spec)
     if not isinstance(weights, str) or not weights:
         raise InputError(f"weights for backbone {name!r} must be imagenet, random or a file path")
     model, source = _build_model(spec, weights, seed)
