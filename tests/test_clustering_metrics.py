@@ -91,6 +91,7 @@ def test_attribution_run_scores_train_and_test():
         manifest, ids, features, test_generators=4, setup=AttributionSetup(), n_boot=20
     )
     assert metrics["k_train"][0] == 3 and metrics["k_test"][0] == 4
+    assert metrics["dim_train"][0] == metrics["dim_test"][0] == 16
     assert metrics["ari_train"][0] == pytest.approx(1.0)
     assert metrics["ari_test"][0] == pytest.approx(1.0)
     assert set(assignments["id"]) == set(ids)
@@ -104,3 +105,24 @@ def test_attribution_without_test_labels_reports_train_only():
         manifest, ids, features, test_generators=4, setup=AttributionSetup(method="hierarchical")
     )
     assert "ari_train" in metrics and "ari_test" not in metrics
+
+
+def test_estimated_k_finds_the_unseen_fourth_generator():
+    manifest, ids, features = toy_attribution(test_labels=True)
+    setup = AttributionSetup(k="estimated", k_max=8)
+    _, metrics = run_attribution(manifest, ids, features, test_generators=4, setup=setup, n_boot=0)
+    assert metrics["k_train"][0] == 3 and metrics["k_train_expected"][0] == 3
+    assert metrics["k_test"][0] == 4
+    assert metrics["ari_test"][0] == pytest.approx(1.0)
+
+
+def test_learned_metric_reports_test_only():
+    """A reducer fit on the training labels must not score itself on those labels."""
+    manifest, ids, features = toy_attribution(test_labels=True)
+    setup = AttributionSetup(reducer="whiten")
+    _, metrics = run_attribution(manifest, ids, features, test_generators=4, setup=setup, n_boot=0)
+    assert "ari_train" not in metrics and "ari_test" in metrics
+    with pytest.raises(InputError, match="unknown reducer"):
+        run_attribution(
+            manifest, ids, features, test_generators=4, setup=AttributionSetup(reducer="tsne")
+        )

@@ -9,10 +9,12 @@ import yaml
 from medimprint.config import check_config
 from medimprint.errors import InputError
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def config():
-    with open(Path(__file__).parents[1] / "config" / "config.yaml") as f:
+    with open(REPO / "config" / "config.yaml") as f:
         return yaml.safe_load(f)
 
 
@@ -34,3 +36,11 @@ def test_bad_config_names_the_key(config, edit, message):
     edit(bad)
     with pytest.raises(InputError, match=message.replace(".", r"\.")):
         check_config(bad)
+
+
+def test_schema_default_k_criterion_is_the_measured_one():
+    from medimprint.kselect import DEFAULT_CRITERION
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    k_criterion = schema["properties"]["attribution"]["properties"]["k_criterion"]
+    assert k_criterion["default"] == DEFAULT_CRITERION

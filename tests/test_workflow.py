@@ -33,18 +33,25 @@ def test_metrics_have_ari_for_every_run(finished):
         "ci_low",
         "ci_high",
     ]
-    ari = metrics[metrics["metric"].isin(["ari_train", "ari_test"])]
+    grid = config["attribution"]
     runs = {
-        f"{b}/{r}/{m}"
+        f"{b}/{r}/{m}/k-{k}"
         for b in config["backbones"]
-        for r in config["attribution"]["reducers"]
-        for m in config["attribution"]["methods"]
+        for r in grid["reducers"]
+        for m in grid["methods"]
+        for k in grid["k"]
     }
-    assert set(ari["run"]) == runs
-    assert len(ari) == 2 * len(runs)
+    test_ari = metrics[metrics["metric"] == "ari_test"]
+    assert set(test_ari["run"]) == runs and len(test_ari) == len(runs)
+    # a metric learned on the training generators is not scored on them
+    train_ari = metrics[metrics["metric"] == "ari_train"]
+    assert set(train_ari["run"]) == {run for run in runs if "/whiten/" not in run}
+    ari = pd.concat([test_ari, train_ari])
     assert ari["value"].between(-1, 1).all()
     assert (ari["ci_low"] <= ari["value"] + 1e-9).all()
     assert (ari["value"] <= ari["ci_high"] + 1e-9).all()
+    k_test = metrics[metrics["metric"] == "k_test"].set_index("run")["value"]
+    assert (k_test[[r for r in runs if r.endswith("k-given")]] == 3).all()
 
 
 def test_submissions_name_every_test_image_once(finished):
@@ -53,11 +60,12 @@ def test_submissions_name_every_test_image_once(finished):
     )
     test_ids = set(manifest.loc[manifest["split"] == "test", "id"])
     files = sorted((finished / "results" / "tiny_attribution" / "submissions").glob("*.csv"))
-    assert len(files) == 4
+    assert len(files) == 16
     for path in files:
         sub = pd.read_csv(path, header=None, names=["id", "cluster"], dtype={"id": str})
         assert set(sub["id"]) == test_ids and sub["id"].is_unique
-        assert sub["cluster"].nunique() <= 3
+        if "k-given" in path.name:
+            assert sub["cluster"].nunique() <= 3
 
 
 def test_membership_dataset_is_ingested(finished):
@@ -70,6 +78,30 @@ def test_membership_dataset_is_ingested(finished):
 def test_second_run_has_nothing_to_do(finished):
     proc = snakemake(finished, "--configfile", str(TEST_CONFIG), "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run, as {rule: count}."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    rows = [line.split() for line in table.splitlines()[3:] if line.strip()]
+    return {rule: int(count) for rule, count in rows}
+
+
+def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["backbones"]["dct"] = {}
+    path = tmp_path / "more.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(finished, "--configfile", str(path), "-n")
+    grid = config["attribution"]
+    runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"])
+    assert planned_jobs(proc.stdout) == {
+        "extract_features": 1,
+        "attribution_clusters": runs,
+        "dataset_metrics": 1,
+        "metrics_report": 1,
+        "all": 1,
+    }
 
 
 def test_report_shows_metrics(finished):

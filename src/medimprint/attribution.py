@@ -7,34 +7,82 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from medimprint.clustering import cluster, reduce_features
+from medimprint.clustering import REDUCERS, cluster, reduce_features
 from medimprint.errors import InputError
+from medimprint.kselect import DEFAULT_CRITERION, estimate_k
+from medimprint.metric_learning import METRIC_KINDS, GeneratorMetric
 from medimprint.metrics import CLUSTER_METRICS, bootstrap_interval
+
+#: Reducers: unsupervised (fit on the split being clustered) and metrics learned on the
+#: labelled training generators (applied to the test split).
+ATTRIBUTION_REDUCERS = (*REDUCERS, *METRIC_KINDS)
+K_MODES = ("given", "estimated")
+
+Metrics = dict[str, tuple[float, float, float]]
 
 
 @dataclass(frozen=True)
 class AttributionSetup:
-    """One run of the grid: how features are reduced and clustered."""
+    """One run of the grid: how features are reduced, how k is chosen, how they are clustered."""
 
     reducer: str = "none"
     method: str = "kmeans"
     linkage: str = "ward"
+    k: str = "given"
+    k_criterion: str = DEFAULT_CRITERION
+    k_max: int = 10
     seed: int = 0
+
+    @property
+    def supervised(self) -> bool:
+        """Whether the reducer is learned from the training generators' labels."""
+        return self.reducer in METRIC_KINDS
 
 
 def _split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
     return manifest[(manifest["role"] == "generated") & (manifest["split"] == split)]
 
 
-def cluster_split(
-    rows: pd.DataFrame, features: pd.DataFrame, k: int, setup: AttributionSetup
-) -> pd.DataFrame:
-    """Cluster the images in ``rows`` (features indexed by id) into ``k`` groups."""
-    x = reduce_features(features.loc[rows["id"]].to_numpy(), setup.reducer, seed=setup.seed)
-    labels = cluster(x, k, setup.method, linkage=setup.linkage, seed=setup.seed)
-    return pd.DataFrame(
-        {"id": rows["id"].to_numpy(), "split": rows["split"].to_numpy(), "cluster": labels}
+def _reduce(
+    train: np.ndarray, test: np.ndarray, labels: np.ndarray, setup: AttributionSetup
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the setup's reducer to each split (a learned metric is fit on train only)."""
+    if setup.supervised:
+        metric = GeneratorMetric(setup.reducer, seed=setup.seed).fit(train, labels)
+        return metric.transform(train), metric.transform(test)
+    if setup.reducer not in REDUCERS:
+        raise InputError(
+            f"unknown reducer {setup.reducer!r}; use one of {list(ATTRIBUTION_REDUCERS)}"
+        )
+    return (
+        reduce_features(train, setup.reducer, seed=setup.seed),
+        reduce_features(test, setup.reducer, seed=setup.seed),
     )
+
+
+def _choose_k(x: np.ndarray, expected: int, setup: AttributionSetup) -> int:
+    """``expected`` when k is given; otherwise estimated from the features alone."""
+    if setup.k == "given":
+        return expected
+    if setup.k != "estimated":
+        raise InputError(f"unknown k mode {setup.k!r}; use one of {list(K_MODES)}")
+    k_max = min(setup.k_max, len(x) - 1)
+    k, _ = estimate_k(
+        x,
+        k_max=k_max,
+        criterion=setup.k_criterion,
+        method=setup.method,
+        linkage=setup.linkage,
+        seed=setup.seed,
+    )
+    return k
+
+
+def _score(truth: np.ndarray, clusters: np.ndarray, split: str, n_boot: int, seed: int) -> Metrics:
+    return {
+        f"{name}_{split}": bootstrap_interval(fn, truth, clusters, n_boot=n_boot, seed=seed)
+        for name, fn in CLUSTER_METRICS.items()
+    }
 
 
 def run_attribution(
@@ -45,37 +93,43 @@ def run_attribution(
     test_generators: int,
     setup: AttributionSetup,
     n_boot: int = 1000,
-) -> tuple[pd.DataFrame, dict[str, tuple[float, float, float]]]:
-    """Cluster the labelled train split (k = its number of generators) and the test split.
+) -> tuple[pd.DataFrame, Metrics]:
+    """Cluster the labelled train split and the test split of an attribution dataset.
 
-    Returns per-image assignments (id, split, cluster) and metrics ``{name: (value, low,
-    high)}``: ARI, NMI and purity on the train split, and on the test split when every test
-    image has a label. Test labels are read only here, after clustering, for evaluation.
+    k is the number of labelled generators (train) and ``test_generators`` (test), or estimated
+    from the features when ``setup.k == "estimated"``. Returns per-image assignments (id, split,
+    cluster) and metrics ``{name: (value, low, high)}``: ARI, NMI and purity per split with
+    bootstrap intervals, the k used and expected, and the feature dimension after reduction.
+    Train-split scores are left out when the reducer was learned on those very labels. Test
+    labels are read only here, after clustering, for evaluation.
     """
     table = pd.DataFrame(features, index=pd.Index(ids, name="id"))
-    train = _split_rows(manifest, "train")
-    test = _split_rows(manifest, "test")
+    train, test = _split_rows(manifest, "train"), _split_rows(manifest, "test")
     if train.empty or test.empty:
         raise InputError("attribution needs labelled train images and test images; check config")
-    k_train = train["label"].nunique()
-    parts = [
-        cluster_split(train, table, k_train, setup),
-        cluster_split(test, table, test_generators, setup),
-    ]
-    assignments = pd.concat(parts, ignore_index=True)
-    metrics: dict[str, tuple[float, float, float]] = {
-        "k_train": (float(k_train), np.nan, np.nan),
-        "k_test": (float(test_generators), np.nan, np.nan),
-    }
-    for split, rows, part in (("train", train, parts[0]), ("test", test, parts[1])):
+    train_labels = train["label"].to_numpy()
+    x_train, x_test = _reduce(
+        table.loc[train["id"]].to_numpy(), table.loc[test["id"]].to_numpy(), train_labels, setup
+    )
+    nan = float("nan")
+    metrics: Metrics = {}
+    parts = []
+    for split, rows, x, expected in (
+        ("train", train, x_train, len(set(train_labels))),
+        ("test", test, x_test, test_generators),
+    ):
+        k = _choose_k(x, expected, setup)
+        clusters = cluster(x, k, setup.method, linkage=setup.linkage, seed=setup.seed)
+        parts.append(
+            pd.DataFrame({"id": rows["id"].to_numpy(), "split": split, "cluster": clusters})
+        )
+        metrics[f"k_{split}"] = (float(k), nan, nan)
+        metrics[f"k_{split}_expected"] = (float(expected), nan, nan)
+        metrics[f"dim_{split}"] = (float(x.shape[1]), nan, nan)
         truth = rows["label"].to_numpy()
-        if (truth == "").any():
-            continue
-        for name, fn in CLUSTER_METRICS.items():
-            metrics[f"{name}_{split}"] = bootstrap_interval(
-                fn, truth, part["cluster"].to_numpy(), n_boot=n_boot, seed=setup.seed
-            )
-    return assignments, metrics
+        if (truth != "").all() and not (split == "train" and setup.supervised):
+            metrics.update(_score(truth, clusters, split, n_boot, setup.seed))
+    return pd.concat(parts, ignore_index=True), metrics
 
 
 def submission(assignments: pd.DataFrame) -> pd.DataFrame:

@@ -28,21 +28,26 @@ def format_value(value: float, low: float, high: float) -> str:
 def attribution_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """One dataset's ARI grid in the layout of the paper's Tables 2 and 5.
 
-    Rows: features (backbone + reducer); columns: clustering method x split.
+    Rows: features (backbone + reducer, with the test split's dimension as Table 2 gives the
+    number of PCA components); columns: clustering method (and how k was chosen) x split.
     """
-    rows = metrics[
-        (metrics["dataset"] == dataset)
-        & (metrics["subtask"] == "attribution")
-        & metrics["metric"].isin(["ari_train", "ari_test"])
-    ].copy()
+    rows = metrics[(metrics["dataset"] == dataset) & (metrics["subtask"] == "attribution")]
     parts = rows["run"].str.split("/", expand=True)
-    rows["features"] = parts[0] + np.where(parts[1] == "none", "", " + " + parts[1])
-    rows["method"] = parts[2]
-    rows["split"] = rows["metric"].str.removeprefix("ari_") + " ARI"
-    rows["cell"] = [
-        format_value(v, lo, hi)
-        for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"], strict=True)
-    ]
+    reducer = np.where(parts[1] == "none", "", " + " + parts[1])
+    rows = rows.assign(
+        features=parts[0] + reducer,
+        method=parts[2] + np.where(parts[3] == "k-given", "", " (k estimated)"),
+    )
+    dims = rows[rows["metric"] == "dim_test"].groupby("features")["value"].first()
+    rows = rows[rows["metric"].isin(["ari_train", "ari_test"])]
+    rows = rows.assign(
+        features=[f"{f} ({dims.get(f, np.nan):.0f} dims)" for f in rows["features"]],
+        split=rows["metric"].str.removeprefix("ari_") + " ARI",
+        cell=[
+            format_value(v, lo, hi)
+            for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"], strict=True)
+        ],
+    )
     grid = rows.pivot_table(
         index="features", columns=["method", "split"], values="cell", aggfunc="first"
     )

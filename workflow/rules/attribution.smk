@@ -3,11 +3,11 @@ rule attribution_clusters:
         manifest="results/{dataset}/manifest.tsv",
         features="results/{dataset}/features/full/{backbone}.h5",
     output:
-        clusters="results/{dataset}/attribution/{backbone}/{reducer}_{method}.tsv",
-        metrics="results/{dataset}/attribution/{backbone}/{reducer}_{method}_metrics.tsv",
-        submission="results/{dataset}/submissions/attribution_{backbone}_{reducer}_{method}.csv",
+        clusters="results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}.tsv",
+        metrics="results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}_metrics.tsv",
+        submission="results/{dataset}/submissions/attribution_{backbone}_{reducer}_{method}_k-{kmode}.csv",
     log:
-        "logs/attribution_clusters/{dataset}/{backbone}/{reducer}_{method}.log",
+        "logs/attribution_clusters/{dataset}/{backbone}/{reducer}_{method}_k-{kmode}.log",
     conda:
         ENV
     params:
@@ -15,6 +15,8 @@ rule attribution_clusters:
             "test_generators"
         ],
         linkage=config["attribution"]["linkage"],
+        k_criterion=config["attribution"]["k_criterion"],
+        k_max=config["attribution"]["k_max"],
         n_boot=config["bootstrap"],
         seed=config["seed"],
     script:

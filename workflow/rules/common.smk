@@ -32,7 +32,8 @@ wildcard_constraints:
     build=_alternatives(BUILDS),
     backbone=_alternatives(BACKBONES),
     crop="full",
-    reducer="none|pca90|pca95",
+    reducer="none|pca90|pca95|lda|lda_pca|whiten",
+    kmode="given|estimated",
     method="kmeans|hierarchical",
     family="vae|dcgan|upconv_gan|pca_gaussian",
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -72,11 +73,12 @@ def weights_input(wildcards):
 
 def attribution_runs(dataset):
     return expand(
-        "results/{dataset}/attribution/{backbone}/{reducer}_{method}",
+        "results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}",
         dataset=dataset,
         backbone=BACKBONES,
         reducer=config["attribution"]["reducers"],
         method=config["attribution"]["methods"],
+        kmode=config["attribution"]["k"],
     )
 
 
