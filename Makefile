@@ -21,10 +21,10 @@ test: $(BIN)/medimprint-installed
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/medimprint-installed
-	$(BIN)/ruff check src tests workflow/scripts
-	$(BIN)/ruff format --check src tests workflow/scripts
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results logs .snakemake

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from conftest import BIN, REPO
 
-PYTHON_CODE = ["src", "tests", "workflow/scripts"]
+PYTHON_CODE = ["src", "tests", "workflow/scripts", "benchmarks"]
 CHECKS = {  # without ruff's cache, which can hide a changed import classification
     "ruff check": [str(BIN / "ruff"), "check", "--no-cache", *PYTHON_CODE],
     "ruff format": [str(BIN / "ruff"), "format", "--no-cache", "--check", *PYTHON_CODE],

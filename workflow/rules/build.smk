@@ -47,7 +47,7 @@ rule train_generator:
     log:
         "logs/train_generator/{build}/{database}/{family}.log",
     benchmark:
-        "benchmarks/train_generator/{build}/{database}/{family}.tsv"
+        "results/benchmarks/train_generator/{build}/{database}/{family}.tsv"
     conda:
         ENV
     threads: 1

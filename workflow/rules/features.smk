@@ -24,7 +24,7 @@ rule extract_features:
     log:
         "logs/extract_features/{dataset}/{crop}/{backbone}.log",
     benchmark:
-        "benchmarks/extract_features/{dataset}/{crop}/{backbone}.tsv"
+        "results/benchmarks/extract_features/{dataset}/{crop}/{backbone}.tsv"
     conda:
         ENV
     threads: 2
