@@ -432,7 +432,13 @@ class FeatureExtractor:
 
     def describe(self) -> dict[str, str | int]:
         """Attributes recorded with the features (HDF5-compatible: str and int only)."""
-        raise NotImplementedError
+        return {
+            "backbone": self.name,
+            "weights": self.weights,
+            "layer": self.spec.layer,
+            "input_size": self.input_size,
+            "dim": self.dim,
+        }
 
 
 def _as_image_list(images: Any) -> list[np.ndarray] | np.ndarray:
@@ -490,11 +496,7 @@ class LBPExtractor(FeatureExtractor):
 
         scales = ";".join(f"P={p},R={r:g}" for p, r in self.spec.lbp_scales)
         return {
-            "backbone": self.name,
-            "weights": self.weights,
-            "layer": self.spec.layer,
-            "input_size": 0,
-            "dim": self.dim,
+            **super().describe(),
             "lbp_method": "uniform",
             "lbp_scales": scales,
             "skimage_version": skimage.__version__,
@@ -523,14 +525,7 @@ class FingerprintExtractor(FeatureExtractor):
         return self.fingerprint(images)
 
     def describe(self) -> dict[str, str | int]:
-        return {
-            "backbone": self.name,
-            "weights": self.weights,
-            "layer": self.spec.layer,
-            "input_size": 0,
-            "dim": self.dim,
-            **self.fingerprint.describe(),
-        }
+        return {**super().describe(), **self.fingerprint.describe()}
 
 
 def _fmt(values: tuple[float, ...]) -> str:
@@ -646,13 +641,9 @@ class TorchExtractor(FeatureExtractor):
         from medimprint import __version__
 
         return {
-            "backbone": self.name,
-            "weights": self.weights,
+            **super().describe(),
             "weights_source": self.source,
             "seed": int(self.seed),
-            "layer": self.spec.layer,
-            "input_size": self.input_size,
-            "dim": self.dim,
             "normalisation": f"(x/255 - mean) / std, mean={_fmt(self.spec.mean)} "
             f"std={_fmt(self.spec.std)}, gray copied to 3 channels",
             "resize": "bilinear antialias, full image to input_size x input_size",
