@@ -126,3 +126,29 @@ def test_learned_metric_reports_test_only():
         run_attribution(
             manifest, ids, features, test_generators=4, setup=AttributionSetup(reducer="tsne")
         )
+
+
+def test_report_grid_has_the_papers_layout():
+    from medimprint.report import attribution_table, metrics_html
+
+    nan = float("nan")
+    rows = pd.concat(
+        [
+            metric_rows(
+                "d",
+                "attribution",
+                f"lbp/{reducer}/kmeans/k-given",
+                {
+                    "ari_train": (0.5, 0.4, 0.6),
+                    "ari_test": (0.7, 0.6, 0.8),
+                    "dim_test": (d, nan, nan),
+                },
+            )
+            for reducer, d in (("none", 10.0), ("pca95", 3.0))
+        ]
+    )
+    grid = attribution_table(rows, "d")
+    assert list(grid.index) == ["lbp (10 dims)", "lbp + pca95 (3 dims)"]
+    assert list(grid.columns) == [("kmeans", "train ARI"), ("kmeans", "test ARI")]
+    assert grid.iloc[0, 1] == "0.700 [0.600, 0.800]"
+    assert "lbp + pca95 (3 dims)" in metrics_html(rows)

@@ -51,7 +51,9 @@ def attribution_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
     grid = rows.pivot_table(
         index="features", columns=["method", "split"], values="cell", aggfunc="first"
     )
-    return grid.sort_index(axis=1, ascending=[True, False]).fillna("")
+    grid = grid.sort_index(axis=1, ascending=[True, False]).fillna("")
+    grid.index.name, grid.columns.names = None, ["features \\ method", "split"]
+    return grid
 
 
 def metrics_html(metrics: pd.DataFrame) -> str:
