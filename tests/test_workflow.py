@@ -165,7 +165,13 @@ def luna16_workdir(tmp_path: Path, luna16: Path) -> Path:
 def test_luna16_config_plans_the_real_benchmark(tmp_path, luna16):
     workdir = luna16_workdir(tmp_path, luna16)
     proc = snakemake(workdir, "--configfile", str(REPO / "config" / "luna16.yaml"), "-n")
-    for rule in ("real_slices", "split_real", "train_generator", "write_layout", "fetch_weights"):
+    for rule in (
+        "real_slices",
+        "split_real",
+        "train_generator",
+        "write_layout",
+        "extract_features",
+    ):
         assert rule in proc.stdout
     assert proc.stdout.count("rule train_generator") == 5  # db1/dcgan, db2 x 4 families
 
