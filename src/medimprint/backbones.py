@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medimprint.errors import InputError
+from medimprint.runtime import pick_device
 
 if TYPE_CHECKING:
     import torch
@@ -549,22 +550,6 @@ def _ieee_fp32(device: str) -> Iterator[None]:
         conv.fp32_precision = previous
 
 
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise InputError(
-            f"device {device!r} is not a torch device (use cpu, cuda, cuda:N)"
-        ) from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but CUDA is not available; use cpu")
-    return device
-
-
 class TorchExtractor(FeatureExtractor):
     """A CNN trunk in eval mode; images are resized to ``input_size`` squared and normalised."""
 
@@ -583,7 +568,7 @@ class TorchExtractor(FeatureExtractor):
 
         self.spec, self.name, self.dim, self.weights = spec, spec.name, spec.dim, weights
         self.source, self.seed = source, seed
-        self.device = _resolve_device(device)
+        self.device = pick_device(device)
         self.input_size = int(input_size or spec.input_size)
         if self.input_size < 32:
             raise InputError(f"input_size {self.input_size} is too small; use at least 32")

@@ -33,6 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from medimprint.errors import InputError
 from medimprint.io import atomic_path
+from medimprint.runtime import pick_device
 
 FAMILIES: tuple[str, ...] = ("vae", "dcgan", "upconv_gan", "pca_gaussian")
 
@@ -171,16 +172,13 @@ class _DCGenerator(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(),
         ]
-        for i, w in enumerate(widths):
-            if i + 1 < len(widths):
-                out = widths[i + 1]
-                layers += [
-                    nn.ConvTranspose2d(w, out, 4, 2, 1, bias=False),
-                    nn.BatchNorm2d(out),
-                    nn.ReLU(),
-                ]
-            else:
-                layers += [nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh()]
+        for w, out in itertools.pairwise(widths):
+            layers += [
+                nn.ConvTranspose2d(w, out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+            ]
+        layers += [nn.ConvTranspose2d(widths[-1], 1, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
         self.apply(_dcgan_init)
@@ -399,16 +397,10 @@ class TrainedGenerator:
             torch.save(payload, tmp)
 
 
-def _default_device(device: str | None) -> str:
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
-
-
 def load_generator(path: str | os.PathLike, device: str | None = None) -> TrainedGenerator:
     """Load a generator written by `TrainedGenerator.save` (tensors only; no code executed)."""
     path = Path(path)
-    device = _default_device(device)
+    device = pick_device(device)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -491,7 +483,7 @@ def train_generator(
     lr = DEFAULT_LR[family] if lr is None else float(lr)
     if not lr > 0 and family != "pca_gaussian":
         raise InputError(f"learning rate must be > 0, got {lr}")
-    device = _default_device(device)
+    device = pick_device(device)
     log = log or (lambda _msg: None)
     config = {
         "family": family,

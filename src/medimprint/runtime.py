@@ -46,9 +46,17 @@ def job(smk: Any) -> Iterator[logging.Logger]:
 
 
 def pick_device(requested: str | None = None) -> str:
-    """The torch device to use: ``requested``, else CUDA when present, else CPU."""
-    if requested:
-        return requested
+    """The torch device to use: ``requested`` (checked), else CUDA when present, else CPU."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(requested).type
+    except RuntimeError:
+        raise InputError(
+            f"device {requested!r} is not a torch device (use cpu, cuda, cuda:N)"
+        ) from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {requested!r} requested but CUDA is not available; use cpu")
+    return str(requested)

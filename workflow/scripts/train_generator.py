@@ -4,7 +4,7 @@ import pandas as pd
 
 from medimprint.generators import DEFAULT_EPOCHS, train_generator
 from medimprint.io import read_store, read_table, write_store, write_table
-from medimprint.runtime import job, pick_device
+from medimprint.runtime import job
 
 with job(snakemake) as log:
     database, family = snakemake.wildcards.database, snakemake.wildcards.family
@@ -25,7 +25,6 @@ with job(snakemake) as log:
         batch_size=batch_size,
         lr=lr,
         options=options,
-        device=pick_device(),
         log=log.info,
     )
     model.save(snakemake.output.model)
