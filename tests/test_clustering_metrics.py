@@ -137,7 +137,7 @@ def test_report_grid_has_the_papers_layout():
             metric_rows(
                 "d",
                 "attribution",
-                f"lbp/{reducer}/kmeans/k-given",
+                f"lbp/{reducer}/kmeans/k-given/clean",
                 {
                     "ari_train": (0.5, 0.4, 0.6),
                     "ari_test": (0.7, 0.6, 0.8),
@@ -152,3 +152,76 @@ def test_report_grid_has_the_papers_layout():
     assert list(grid.columns) == [("kmeans", "train ARI"), ("kmeans", "test ARI")]
     assert grid.iloc[0, 1] == "0.700 [0.600, 0.800]"
     assert "lbp + pca95 (3 dims)" in metrics_html(rows)
+
+
+def test_run_ids_round_trip():
+    from medimprint.attribution import parse_run_id, run_id
+
+    setup = AttributionSetup(reducer="pca95", method="hierarchical", k="estimated", seed=3)
+    run = run_id("lbp+dct", setup, "jpeg90")
+    assert run == "lbp+dct/pca95/hierarchical/k-estimated/jpeg90"
+    assert parse_run_id(run, seed=3) == ("lbp+dct", setup, "jpeg90")
+    with pytest.raises(ValueError, match="not an attribution run id"):
+        parse_run_id("lbp/none/kmeans/k-given")
+
+
+def grid_rows(values: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Metric rows of runs ``{run: (train ARI, test ARI)}`` (nan train ARI: left out)."""
+    frames = []
+    for run, (train, test) in values.items():
+        scores = {"ari_test": (test, test, test), "dim_test": (4.0, np.nan, np.nan)}
+        if not np.isnan(train):
+            scores["ari_train"] = (train, train, train)
+        frames.append(metric_rows("d", "attribution", run, scores))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_run_for_the_figures_is_chosen_on_training_labels_only():
+    from medimprint.report import select_run
+
+    rows = grid_rows(
+        {
+            "lbp/none/kmeans/k-given/clean": (0.9, 0.2),
+            "dct/none/kmeans/k-given/clean": (0.8, 1.0),  # best on test: must not matter
+            "dct/none/kmeans/k-given/jpeg90": (0.95, 0.1),  # perturbed runs are not shown
+            "dct/lda/kmeans/k-given/clean": (np.nan, 1.0),
+        }
+    )
+    assert select_run(rows, "d") == "lbp/none/kmeans/k-given/clean"
+    only_learned = grid_rows({"dct/lda/kmeans/k-given/clean": (np.nan, 1.0)})
+    assert select_run(only_learned, "d") == "dct/lda/kmeans/k-given/clean"
+    with pytest.raises(ValueError, match="no attribution runs"):
+        select_run(rows, "other")
+
+
+def test_robustness_table_shows_the_change_per_perturbation():
+    from medimprint.report import attribution_table, robustness_table
+
+    rows = grid_rows(
+        {
+            "lbp/none/kmeans/k-given/clean": (0.9, 0.80),
+            "lbp/none/kmeans/k-given/jpeg90": (0.9, 0.50),
+            "lbp/none/kmeans/k-given/resize50": (0.9, 0.85),
+        }
+    )
+    table = robustness_table(rows, "d")
+    assert list(table.columns) == [
+        "clean ARI",
+        "jpeg90 ARI",
+        "jpeg90 change",
+        "resize50 ARI",
+        "resize50 change",
+    ]
+    assert table.loc["lbp/none/kmeans/k-given"].tolist() == [
+        "0.800",
+        "0.500",
+        "-0.300",
+        "0.850",
+        "+0.050",
+    ]
+    # the paper-layout grid keeps to the test images as made
+    assert attribution_table(rows, "d").iloc[0].tolist() == [
+        "0.900 [0.900, 0.900]",
+        "0.800 [0.800, 0.800]",
+    ]
+    assert robustness_table(rows[~rows["run"].str.endswith(("jpeg90", "resize50"))], "d").empty

@@ -44,3 +44,13 @@ def test_schema_default_k_criterion_is_the_measured_one():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     k_criterion = schema["properties"]["attribution"]["properties"]["k_criterion"]
     assert k_criterion["default"] == DEFAULT_CRITERION
+
+
+def test_combination_of_an_unlisted_backbone_is_refused():
+    config = {
+        "datasets": {"d": {"root": "x"}},
+        "backbones": {"lbp": {}},
+        "attribution": {"combine": [["lbp", "dct"]]},
+    }
+    with pytest.raises(InputError, match=r"attribution.combine lists \['dct'\]"):
+        check_config(config)

@@ -34,12 +34,14 @@ def test_metrics_have_ari_for_every_run(finished):
         "ci_high",
     ]
     grid = config["attribution"]
+    feature_sets = [*config["backbones"], *("+".join(c) for c in grid["combine"])]
     runs = {
-        f"{b}/{r}/{m}/k-{k}"
-        for b in config["backbones"]
+        f"{f}/{r}/{m}/k-{k}/{view}"
+        for f in feature_sets
         for r in grid["reducers"]
         for m in grid["methods"]
         for k in grid["k"]
+        for view in ["clean", *grid["robustness"]]
     }
     test_ari = metrics[metrics["metric"] == "ari_test"]
     assert set(test_ari["run"]) == runs and len(test_ari) == len(runs)
@@ -51,7 +53,7 @@ def test_metrics_have_ari_for_every_run(finished):
     assert (ari["ci_low"] <= ari["value"] + 1e-9).all()
     assert (ari["value"] <= ari["ci_high"] + 1e-9).all()
     k_test = metrics[metrics["metric"] == "k_test"].set_index("run")["value"]
-    assert (k_test[[r for r in runs if r.endswith("k-given")]] == 3).all()
+    assert (k_test[[r for r in runs if "/k-given/" in r]] == 3).all()
 
 
 def test_submissions_name_every_test_image_once(finished):
@@ -60,7 +62,7 @@ def test_submissions_name_every_test_image_once(finished):
     )
     test_ids = set(manifest.loc[manifest["split"] == "test", "id"])
     files = sorted((finished / "results" / "tiny_attribution" / "submissions").glob("*.csv"))
-    assert len(files) == 16
+    assert len(files) == 48  # (2 backbones + 1 combination) x 8 setups x (clean + jpeg90)
     for path in files:
         sub = pd.read_csv(path, header=None, names=["id", "cluster"], dtype={"id": str})
         assert set(sub["id"]) == test_ids and sub["id"].is_unique
@@ -94,22 +96,41 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(finished, "--configfile", str(path), "-n")
     grid = config["attribution"]
-    runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"])
+    views = 1 + len(grid["robustness"])
+    runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"]) * views
     assert planned_jobs(proc.stdout) == {
         "extract_features": 1,
+        "extract_perturbed_features": len(grid["robustness"]),
         "attribution_clusters": runs,
         "dataset_metrics": 1,
+        "attribution_figures": 1,
         "metrics_report": 1,
         "all": 1,
     }
 
 
-def test_report_shows_metrics(finished):
+def test_report_shows_metrics_and_attribution_figures(finished):
     report = finished / "report.html"
     snakemake(finished, "--configfile", str(TEST_CONFIG), "--report", str(report))
     text = report.read_text()
     assert report.stat().st_size > 10_000
-    assert "metrics.html" in text
+    for name in ("metrics.html", "embedding.png", "examples.png"):
+        assert name in text
+    html = (finished / "results" / "report" / "metrics.html").read_text()
+    assert "Robustness, dataset tiny_attribution" in html and "jpeg90 change" in html
+
+
+def test_robustness_store_holds_the_perturbed_test_images(finished):
+    from medimprint.io import read_store
+
+    ids, _, attrs = read_store(
+        finished / "results/tiny_attribution/features/full/jpeg90/lbp.h5", ["features"]
+    )
+    manifest = pd.read_csv(
+        finished / "results" / "tiny_attribution" / "manifest.tsv", sep="\t", dtype=str
+    )
+    assert sorted(ids) == sorted(manifest.loc[manifest["split"] == "test", "id"])
+    assert attrs["perturbation"] == "jpeg90"
 
 
 def test_missing_folder_fails_cleanly(tmp_path):
@@ -140,6 +161,7 @@ def test_offline_imagenet_download_fails_cleanly(tmp_path, monkeypatch):
     """Without internet (a dead proxy here) the weights job stops with one clear message."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["backbones"] = {"resnet50": {"weights": "imagenet"}}
+    config["attribution"]["combine"] = []
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -186,6 +208,7 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     build["attribution"].update(train_per_generator=6, test_per_generator=5)
     build["generators"] = {f: {"epochs": 1} for f in ("vae", "dcgan", "upconv_gan")}
     config["backbones"] = {"lbp": {}}
+    config["attribution"].update(combine=[], robustness=[])
     config["bootstrap"] = 20
     workdir = luna16_workdir(tmp_path, luna16)
     path = tmp_path / "luna16-small.yaml"

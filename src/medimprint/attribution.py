@@ -17,6 +17,8 @@ from medimprint.metrics import CLUSTER_METRICS, bootstrap_interval
 #: labelled training generators (applied to the test split).
 ATTRIBUTION_REDUCERS = (*REDUCERS, *METRIC_KINDS)
 K_MODES = ("given", "estimated")
+#: The view of the test images: as made (``clean``) or after a perturbation (`perturbations`).
+CLEAN = "clean"
 
 Metrics = dict[str, tuple[float, float, float]]
 
@@ -39,11 +41,33 @@ class AttributionSetup:
         return self.reducer in METRIC_KINDS
 
 
-def _split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+def split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The generated images of one split (``train``: labelled generators, ``test``: mixed)."""
     return manifest[(manifest["role"] == "generated") & (manifest["split"] == split)]
 
 
-def _reduce(
+def parse_run_id(run: str, **options: object) -> tuple[str, AttributionSetup, str]:
+    """``(feature_set, setup, view)`` of a `run_id`; ``options`` fill the other setup fields
+    (linkage, k_criterion, k_max, seed)."""
+    parts = run.split("/")
+    if len(parts) != 5 or not parts[3].startswith("k-"):
+        raise ValueError(f"not an attribution run id: {run!r}")
+    feature_set, reducer, method, k, view = parts
+    setup = AttributionSetup(reducer=reducer, method=method, k=k.removeprefix("k-"), **options)
+    return feature_set, setup, view
+
+
+def robustness_images(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The images a robustness run perturbs: the test split (training stays as made)."""
+    return split_rows(manifest, "test")
+
+
+def run_id(feature_set: str, setup: AttributionSetup, view: str = CLEAN) -> str:
+    """A run's name in metrics.tsv: ``{features}/{reducer}/{method}/k-{k}/{view}``."""
+    return f"{feature_set}/{setup.reducer}/{setup.method}/k-{setup.k}/{view}"
+
+
+def reduce_splits(
     train: np.ndarray, test: np.ndarray, labels: np.ndarray, setup: AttributionSetup
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply the setup's reducer to each split (a learned metric is fit on train only)."""
@@ -104,11 +128,11 @@ def run_attribution(
     labels are read only here, after clustering, for evaluation.
     """
     table = pd.DataFrame(features, index=pd.Index(ids, name="id"))
-    train, test = _split_rows(manifest, "train"), _split_rows(manifest, "test")
+    train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
     if train.empty or test.empty:
         raise InputError("attribution needs labelled train images and test images; check config")
     train_labels = train["label"].to_numpy()
-    x_train, x_test = _reduce(
+    x_train, x_test = reduce_splits(
         table.loc[train["id"]].to_numpy(), table.loc[test["id"]].to_numpy(), train_labels, setup
     )
     nan = float("nan")

@@ -52,3 +52,10 @@ def check_config(config: dict) -> None:
                 f"config: backbones.{name}.weights is {weights!r}: not 'imagenet', 'random' "
                 "or an existing checkpoint file; fix the path"
             )
+    for members in config.get("attribution", {}).get("combine", []):
+        unknown = [m for m in members if m not in config["backbones"]]
+        if unknown:
+            raise InputError(
+                f"config: attribution.combine lists {unknown}, which backbones does not have "
+                f"({', '.join(config['backbones'])}); add them to backbones or drop them"
+            )

@@ -18,6 +18,7 @@ import pandas as pd
 
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, read_store, write_store
+from medimprint.perturbations import parse_perturbation, perturb
 
 if TYPE_CHECKING:
     from medimprint.backbones import FeatureExtractor
@@ -116,13 +117,15 @@ def extract_to_store(
     *,
     crop_name: str = "full",
     crop: Crop | None = None,
+    perturbation: str | None = None,
     batch_size: int = 32,
     num_workers: int = 0,
 ) -> None:
     """Extract features for every manifest row (``id``, ``path``) into an HDF5 store, atomically.
 
     ``crop`` is called as ``crop(image, id)``; ``crop_name`` labels it in the store's attrs
-    (a name other than ``full`` needs a ``crop``).
+    (a name other than ``full`` needs a ``crop``). A ``perturbation`` (see `perturbations`) is
+    applied to each image before the crop.
     """
     missing = {"id", "path"} - set(manifest.columns)
     if missing:
@@ -130,6 +133,9 @@ def extract_to_store(
     if crop_name != "full" and crop is None:
         raise ValueError(f"crop_name {crop_name!r} given without a crop function")
     ids = manifest["id"].astype(str).tolist()
+    if perturbation is not None:
+        parse_perturbation(perturbation)
+        crop = _after_perturbation(perturbation, crop)
     feats = extract_features(
         manifest["path"].tolist(),
         extractor,
@@ -139,7 +145,16 @@ def extract_to_store(
         ids=ids,
     )
     attrs = {**extractor.describe(), "crop": crop_name, "n_images": len(ids)}
+    attrs["perturbation"] = perturbation or "none"
     write_store(out_path, ids, {"features": feats}, attrs)
+
+
+def _after_perturbation(name: str, crop: Crop | None) -> Crop:
+    def perturbed(image: np.ndarray, image_id: str) -> np.ndarray:
+        image = perturb(image, name)
+        return image if crop is None else crop(image, image_id)
+
+    return perturbed
 
 
 def read_features(
@@ -155,3 +170,51 @@ def read_features(
             f"{path}: not a readable feature store ({err}); delete it so the workflow rebuilds it"
         ) from None
     return stored, arrays["features"]
+
+
+def load_feature_set(
+    stores: Sequence[str | os.PathLike],
+    replacements: Sequence[str | os.PathLike] = (),
+) -> tuple[list[str], np.ndarray]:
+    """Features of one or several backbones' stores, rows aligned by id, as ``(ids, matrix)``.
+
+    ``replacements[i]`` (optional) is a store holding other features for some of the ids of
+    ``stores[i]`` (e.g. the test images after a perturbation): its rows replace theirs. One
+    store is returned as is; several are concatenated after `standardise_blocks`, so that each
+    backbone weighs the same whatever its dimension.
+    """
+    if not stores:
+        raise ValueError("load_feature_set needs at least one store")
+    if replacements and len(replacements) != len(stores):
+        raise ValueError(f"{len(replacements)} replacement stores for {len(stores)} stores")
+    ids: list[str] | None = None
+    blocks = []
+    for i, store in enumerate(stores):
+        store_ids, feats = read_features(store, ids)
+        ids = store_ids
+        if replacements:
+            sub_ids, sub_feats = read_features(replacements[i])
+            position = {image_id: row for row, image_id in enumerate(ids)}
+            unknown = [image_id for image_id in sub_ids if image_id not in position]
+            if unknown:
+                raise InputError(
+                    f"{replacements[i]}: ids not in {store}: {unknown[:5]}; delete both stores "
+                    "so the workflow rebuilds them from the same manifest"
+                )
+            feats = feats.copy()
+            feats[[position[image_id] for image_id in sub_ids]] = sub_feats
+        blocks.append(feats)
+    assert ids is not None
+    return ids, blocks[0] if len(blocks) == 1 else standardise_blocks(blocks)
+
+
+def standardise_blocks(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate feature blocks (same rows), each z-scored per column and scaled by
+    ``1/sqrt(dim)`` so every block has the same total variance (constant columns become 0)."""
+    scaled = []
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float64)
+        std = block.std(axis=0)
+        z = (block - block.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        scaled.append(z / np.sqrt(block.shape[1]))
+    return np.hstack(scaled).astype(np.float32)

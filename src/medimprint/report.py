@@ -7,6 +7,8 @@ import html
 import numpy as np
 import pandas as pd
 
+from medimprint.attribution import CLEAN
+
 STYLE = """<style>
 body { font-family: sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
@@ -25,18 +27,30 @@ def format_value(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+RUN_PARTS = ["features", "reducer", "method", "k", "view"]
+
+
+def _attribution_rows(metrics: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A dataset's attribution rows and their run ids split into `RUN_PARTS` (same index)."""
+    rows = metrics[(metrics["dataset"] == dataset) & (metrics["subtask"] == "attribution")]
+    parts = rows["run"].str.split("/", expand=True).reindex(columns=range(len(RUN_PARTS)))
+    parts.columns = RUN_PARTS
+    return rows, parts
+
+
 def attribution_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """One dataset's ARI grid in the layout of the paper's Tables 2 and 5.
+    """One dataset's ARI grid (test images as made) in the layout of the paper's Tables 2, 5.
 
     Rows: features (backbone + reducer, with the test split's dimension as Table 2 gives the
     number of PCA components); columns: clustering method (and how k was chosen) x split.
     """
-    rows = metrics[(metrics["dataset"] == dataset) & (metrics["subtask"] == "attribution")]
-    parts = rows["run"].str.split("/", expand=True)
-    reducer = np.where(parts[1] == "none", "", " + " + parts[1])
+    rows, parts = _attribution_rows(metrics, dataset)
+    clean = parts["view"] == CLEAN
+    rows, parts = rows[clean], parts[clean]
+    reducer = np.where(parts["reducer"] == "none", "", " + " + parts["reducer"])
     rows = rows.assign(
-        features=parts[0] + reducer,
-        method=parts[2] + np.where(parts[3] == "k-given", "", " (k estimated)"),
+        features=parts["features"] + reducer,
+        method=parts["method"] + np.where(parts["k"] == "k-given", "", " (k estimated)"),
     )
     dims = rows[rows["metric"] == "dim_test"].groupby("features")["value"].first()
     rows = rows[rows["metric"].isin(["ari_train", "ari_test"])]
@@ -56,6 +70,41 @@ def attribution_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return grid
 
 
+def robustness_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Test ARI of every run on the test images as made and after each perturbation, with the
+    change (perturbed minus clean). Empty when the dataset has no robustness runs."""
+    rows, parts = _attribution_rows(metrics, dataset)
+    keep = rows["metric"] == "ari_test"
+    rows, parts = rows[keep], parts[keep]
+    if parts.empty or set(parts["view"]) == {CLEAN}:
+        return pd.DataFrame()
+    setup = parts[RUN_PARTS[:-1]].agg("/".join, axis=1)
+    grid = pd.DataFrame({"setup": setup, "view": parts["view"], "ari": rows["value"]}).pivot_table(
+        index="setup", columns="view", values="ari", aggfunc="first", sort=False
+    )
+    views = [CLEAN] + [v for v in grid.columns if v != CLEAN]
+    out = pd.DataFrame(index=grid.index)
+    for view in views:
+        out[f"{view} ARI"] = grid[view].map("{:.3f}".format)
+        if view != CLEAN:
+            out[f"{view} change"] = (grid[view] - grid[CLEAN]).map("{:+.3f}".format)
+    out.index.name = "run (features/reducer/method/k)"
+    return out
+
+
+def select_run(metrics: pd.DataFrame, dataset: str) -> str:
+    """The clean run with the highest ARI on the labelled training split (test labels are never
+    used); the first in metrics order on ties, or when no run has a training score."""
+    rows, parts = _attribution_rows(metrics, dataset)
+    clean = rows[parts["view"] == CLEAN]
+    if clean.empty:
+        raise ValueError(f"no attribution runs of dataset {dataset!r} in the metrics")
+    scored = clean[clean["metric"] == "ari_train"]
+    if scored.empty:
+        return str(clean["run"].iloc[0])
+    return str(scored.loc[scored["value"].idxmax(), "run"])
+
+
 def metrics_html(metrics: pd.DataFrame) -> str:
     """A standalone HTML page: the attribution grid per dataset, then every metric row."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", STYLE, "</head><body>"]
@@ -65,6 +114,14 @@ def metrics_html(metrics: pd.DataFrame) -> str:
         caption = f"Attribution ARI, dataset {html.escape(dataset)} (95% bootstrap interval)"
         table = attribution_table(metrics, dataset).to_html(escape=True)
         parts.append(table.replace(">", f"><caption>{caption}</caption>", 1))
+        robust = robustness_table(metrics, dataset)
+        if not robust.empty:
+            caption = (
+                f"Robustness, dataset {html.escape(dataset)}: test ARI when the test images were "
+                "perturbed (training images as made)"
+            )
+            table = robust.to_html(escape=True)
+            parts.append(table.replace(">", f"><caption>{caption}</caption>", 1))
     parts.append("<h2>All metrics</h2>")
     parts.append(metrics.to_html(index=False, escape=True, na_rep="", float_format="%.4f"))
     parts.append("</body></html>")

@@ -1,13 +1,13 @@
 rule attribution_clusters:
     input:
+        unpack(feature_stores),
         manifest="results/{dataset}/manifest.tsv",
-        features="results/{dataset}/features/full/{backbone}.h5",
     output:
-        clusters="results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}.tsv",
-        metrics="results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}_metrics.tsv",
-        submission="results/{dataset}/submissions/attribution_{backbone}_{reducer}_{method}_k-{kmode}.csv",
+        clusters="results/{dataset}/attribution/{feature_set}/{view}/{reducer}_{method}_k-{kmode}.tsv",
+        metrics="results/{dataset}/attribution/{feature_set}/{view}/{reducer}_{method}_k-{kmode}_metrics.tsv",
+        submission="results/{dataset}/submissions/attribution_{feature_set}_{view}_{reducer}_{method}_k-{kmode}.csv",
     log:
-        "logs/attribution_clusters/{dataset}/{backbone}/{reducer}_{method}_k-{kmode}.log",
+        "logs/attribution_clusters/{dataset}/{feature_set}/{view}/{reducer}_{method}_k-{kmode}.log",
     conda:
         ENV
     params:

@@ -1,13 +1,16 @@
 import glob
+import itertools
 import re
 
 from snakemake.utils import validate
 
+from medimprint.attribution import CLEAN
 from medimprint.build import generator_plan
 from medimprint.backbones import downloads_weights
 from medimprint.config import NAMED_WEIGHTS, check_config
 from medimprint.data import dataset_files
 from medimprint.errors import InputError
+from medimprint.perturbations import NAME_REGEX as PERTURBATION_REGEX
 
 validate(config, "../schemas/config.schema.yaml")
 try:
@@ -20,6 +23,11 @@ DATASETS = config["datasets"]
 BACKBONES = list(config["backbones"])
 ATTRIBUTION = [name for name, spec in DATASETS.items() if "attribution" in spec]
 MEMBERSHIP = [name for name, spec in DATASETS.items() if "membership" in spec]
+# A feature set is one backbone, or several concatenated ("efficientnet_lite0+dct").
+COMBINED = {"+".join(members): members for members in config["attribution"]["combine"]}
+FEATURE_SETS = BACKBONES + list(COMBINED)
+# Test images as made, and after each perturbation of the robustness runs.
+VIEWS = [CLEAN] + config["attribution"]["robustness"]
 ENV = "../../envs/medimprint.yaml"
 
 
@@ -31,6 +39,9 @@ wildcard_constraints:
     dataset=_alternatives(DATASETS),
     build=_alternatives(BUILDS),
     backbone=_alternatives(BACKBONES),
+    feature_set=_alternatives(FEATURE_SETS),
+    view=f"{CLEAN}|{PERTURBATION_REGEX}",
+    perturbation=PERTURBATION_REGEX,
     crop="full",
     reducer="none|pca90|pca95|lda|lda_pca|whiten",
     kmode="given|estimated",
@@ -71,25 +82,65 @@ def weights_input(wildcards):
     return [] if weights in NAMED_WEIGHTS else weights
 
 
-def attribution_runs(dataset):
-    return expand(
-        "results/{dataset}/attribution/{backbone}/{reducer}_{method}_k-{kmode}",
-        dataset=dataset,
-        backbone=BACKBONES,
-        reducer=config["attribution"]["reducers"],
-        method=config["attribution"]["methods"],
-        kmode=config["attribution"]["k"],
-    )
+def feature_stores(wildcards):
+    """The stores of a feature set's backbones, and for a perturbed view their test-image
+    replacements."""
+    members = COMBINED.get(wildcards.feature_set, [wildcards.feature_set])
+    stores = {"stores": feature_set_stores(wildcards.dataset)[wildcards.feature_set]}
+    if wildcards.view != CLEAN:
+        stores["replacements"] = expand(
+            "results/{dataset}/features/full/{view}/{backbone}.h5",
+            dataset=wildcards.dataset,
+            view=wildcards.view,
+            backbone=members,
+        )
+    return stores
+
+
+def attribution_runs(dataset, views=VIEWS):
+    """{run id (as in metrics.tsv): output path prefix} of every attribution run."""
+    runs = {}
+    for feature_set, view, reducer, method, kmode in itertools.product(
+        FEATURE_SETS,
+        views,
+        config["attribution"]["reducers"],
+        config["attribution"]["methods"],
+        config["attribution"]["k"],
+    ):
+        run = f"{feature_set}/{reducer}/{method}/k-{kmode}/{view}"
+        runs[run] = (
+            f"results/{dataset}/attribution/{feature_set}/{view}/"
+            f"{reducer}_{method}_k-{kmode}"
+        )
+    return runs
+
+
+def feature_set_stores(dataset):
+    """{feature set: its backbones' feature stores} of a dataset (test images as made)."""
+    return {
+        name: [
+            f"results/{dataset}/features/full/{b}.h5"
+            for b in COMBINED.get(name, [name])
+        ]
+        for name in FEATURE_SETS
+    }
 
 
 def dataset_metrics(wildcards):
     """Per-run metrics files of one dataset."""
-    return [f"{run}_metrics.tsv" for run in attribution_runs(wildcards.dataset)]
+    return [
+        f"{run}_metrics.tsv" for run in attribution_runs(wildcards.dataset).values()
+    ]
 
 
 def all_targets():
     return (
         expand("results/{dataset}/manifest.tsv", dataset=MEMBERSHIP)
         + expand("results/{dataset}/metrics.tsv", dataset=ATTRIBUTION)
+        + expand(
+            "results/{dataset}/attribution/{figure}.png",
+            dataset=ATTRIBUTION,
+            figure=["embedding", "examples"],
+        )
         + ["results/metrics.tsv", "results/report/metrics.html"]
     )

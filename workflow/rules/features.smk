@@ -41,3 +41,13 @@ rule extract_features:
         seed=config["seed"],
     script:
         "../scripts/extract_features.py"
+
+
+# Robustness runs: the test images after a perturbation (JPEG, resize), same extractor.
+use rule extract_features as extract_perturbed_features with:
+    output:
+        "results/{dataset}/features/{crop}/{perturbation}/{backbone}.h5",
+    log:
+        "logs/extract_features/{dataset}/{crop}/{perturbation}/{backbone}.log",
+    benchmark:
+        "results/benchmarks/extract_features/{dataset}/{crop}/{perturbation}/{backbone}.tsv"

@@ -36,3 +36,45 @@ rule metrics_report:
         ENV
     script:
         "../scripts/metrics_report.py"
+
+
+rule attribution_figures:
+    input:
+        metrics="results/{dataset}/metrics.tsv",
+        manifest="results/{dataset}/manifest.tsv",
+        clusters=lambda wildcards: [
+            f"{prefix}.tsv"
+            for prefix in attribution_runs(wildcards.dataset, [CLEAN]).values()
+        ],
+        stores=lambda wildcards: expand(
+            "results/{dataset}/features/full/{backbone}.h5",
+            dataset=wildcards.dataset,
+            backbone=BACKBONES,
+        ),
+    output:
+        embedding=report(
+            "results/{dataset}/attribution/embedding.png",
+            caption="../report/attribution_embedding.rst",
+            category="Attribution",
+            labels={"dataset": "{dataset}", "figure": "2-D map of the test features"},
+        ),
+        examples=report(
+            "results/{dataset}/attribution/examples.png",
+            caption="../report/attribution_examples.rst",
+            category="Attribution",
+            labels={"dataset": "{dataset}", "figure": "example images per cluster"},
+        ),
+    log:
+        "logs/attribution_figures/{dataset}.log",
+    conda:
+        ENV
+    params:
+        clusters=lambda wildcards: {
+            run: f"{prefix}.tsv"
+            for run, prefix in attribution_runs(wildcards.dataset, [CLEAN]).items()
+        },
+        stores=lambda wildcards: feature_set_stores(wildcards.dataset),
+        linkage=config["attribution"]["linkage"],
+        seed=config["seed"],
+    script:
+        "../scripts/attribution_figures.py"

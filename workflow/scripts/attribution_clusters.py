@@ -1,16 +1,17 @@
 """Cluster a dataset's synthetic images by generator for one run of the grid."""
 
-from medimprint.attribution import AttributionSetup, run_attribution, submission
+from medimprint.attribution import AttributionSetup, run_attribution, run_id, submission
 from medimprint.data import read_manifest
-from medimprint.features import read_features
+from medimprint.features import load_feature_set
 from medimprint.io import write_table
 from medimprint.metrics import metric_rows
 from medimprint.runtime import job
 
 with job(snakemake):
-    w = snakemake.wildcards
-    ids, features = read_features(snakemake.input.features)
-    params = snakemake.params
+    w, params = snakemake.wildcards, snakemake.params
+    ids, features = load_feature_set(
+        snakemake.input.stores, snakemake.input.get("replacements", [])
+    )
     setup = AttributionSetup(
         reducer=w.reducer,
         method=w.method,
@@ -24,11 +25,11 @@ with job(snakemake):
         read_manifest(snakemake.input.manifest),
         ids,
         features,
-        test_generators=snakemake.params.test_generators,
+        test_generators=params.test_generators,
         setup=setup,
-        n_boot=snakemake.params.n_boot,
+        n_boot=params.n_boot,
     )
-    run = f"{w.backbone}/{w.reducer}/{w.method}/k-{w.kmode}"
+    run = run_id(w.feature_set, setup, w.view)
     write_table(snakemake.output.clusters, assignments)
     write_table(snakemake.output.metrics, metric_rows(w.dataset, "attribution", run, metrics))
     write_table(snakemake.output.submission, submission(assignments), header=False)
