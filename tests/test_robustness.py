@@ -117,6 +117,10 @@ def test_combined_backbones_weigh_the_same_whatever_their_dimension(tmp_path):
     assert got_ids == ids and got.shape == (50, 42)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got[:, :2].var(axis=0).sum(), 1.0, rtol=1e-4)
-    np.testing.assert_allclose(got[:, 2:].var(axis=0).sum(), 39 / 40, rtol=1e-4)
+    np.testing.assert_allclose(got[:, 2:].var(axis=0).sum(), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(got[:, 2], 0.0, atol=1e-6)
+    # a block is scaled as a whole: its columns keep their relative spread
+    ratio = got[:, 3:].std(axis=0) / large[:, 1:].std(axis=0)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-3)
     # rows follow ids, not store order
     np.testing.assert_allclose(got[:, 3:], standardise_blocks([small, large])[:, 3:], atol=1e-6)

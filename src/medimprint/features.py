@@ -209,12 +209,17 @@ def load_feature_set(
 
 
 def standardise_blocks(blocks: Sequence[np.ndarray]) -> np.ndarray:
-    """Concatenate feature blocks (same rows), each z-scored per column and scaled by
-    ``1/sqrt(dim)`` so every block has the same total variance (constant columns become 0)."""
+    """Concatenate feature blocks (same rows), each centred and divided by the square root of
+    its total variance, so every block weighs the same whatever its dimension and scale.
+
+    Scaling a block as a whole keeps its own geometry: per-column z-scores would blow up the
+    many near-constant columns of a CNN embedding into noise (measured: k-means ARI 0.71
+    instead of 1.00 on the demo with EfficientNet-Lite0 + DCT). A constant block becomes 0.
+    """
     scaled = []
     for block in blocks:
         block = np.asarray(block, dtype=np.float64)
-        std = block.std(axis=0)
-        z = (block - block.mean(axis=0)) / np.where(std > 0, std, 1.0)
-        scaled.append(z / np.sqrt(block.shape[1]))
+        centred = block - block.mean(axis=0)
+        total = np.sqrt(centred.var(axis=0).sum())
+        scaled.append(centred / total if total > 0 else centred)
     return np.hstack(scaled).astype(np.float32)
