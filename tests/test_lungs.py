@@ -63,3 +63,25 @@ def test_agrees_with_the_manifests_independent_lung_boxes_and_areas(luna16: Path
     assert len(ious) > 700
     assert np.median(ious) > 0.95 and np.percentile(ious, 10) > 0.9
     assert np.corrcoef(areas, manifest["lung_area_ratio"])[0, 1] > 0.98
+
+
+def test_regions_split_a_slice_into_lungs_and_the_rest():
+    from medimprint.lungs import crop_region
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 256, (32, 32)).astype(np.uint8)
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[4:10, 6:20] = True
+    mask[12:15, 8:9] = True
+    assert crop_region(image, mask, "full") is image
+    lung = crop_region(image, mask, "lung")
+    assert lung.shape == (11, 14) and lung.dtype == np.uint8
+    np.testing.assert_array_equal(lung[:6], image[4:10, 6:20])
+    assert (lung[6:, 3:] == 0).all() and (lung[8:11, 2] == image[12:15, 8]).all()
+    outer = crop_region(image, mask, "outer")
+    assert (outer[mask] == 0).all() and (outer[~mask] == image[~mask]).all()
+    assert not crop_region(image, np.zeros_like(mask), "lung").any()
+    with pytest.raises(ValueError, match="unknown region"):
+        crop_region(image, mask, "heart")
+    with pytest.raises(ValueError, match="mask shape"):
+        crop_region(image, mask[:8], "lung")

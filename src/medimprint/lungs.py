@@ -79,3 +79,28 @@ def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float
         return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
 
     return inter / (area(a) + area(b) - inter)
+
+
+#: The paper's image regions: the whole slice, the lungs only, everything but the lungs.
+REGIONS = ("full", "lung", "outer")
+
+
+def crop_region(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
+    """The ``region`` of a slice given its lung ``mask``, as in the paper.
+
+    ``full``: the slice; ``lung``: cropped to the lung bounding box with non-lung pixels set to 0
+    (the whole slice, zeroed, when no lung is visible); ``outer``: the slice with lung pixels 0.
+    """
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; use one of {list(REGIONS)}")
+    if mask.shape != image.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
+    if region == "full":
+        return image
+    if region == "outer":
+        return np.where(mask, 0, image).astype(np.uint8)
+    box = bounding_box(mask)
+    if box is None:
+        return np.zeros_like(image)
+    y0, x0, y1, x1 = box
+    return np.where(mask, image, 0)[y0 : y1 + 1, x0 : x1 + 1].astype(np.uint8)
