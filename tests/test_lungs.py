@@ -75,9 +75,12 @@ def test_regions_split_a_slice_into_lungs_and_the_rest():
     mask[12:15, 8:9] = True
     assert crop_region(image, mask, "full") is image
     lung = crop_region(image, mask, "lung")
-    assert lung.shape == (11, 14) and lung.dtype == np.uint8
-    np.testing.assert_array_equal(lung[:6], image[4:10, 6:20])
-    assert (lung[6:, 3:] == 0).all() and (lung[8:11, 2] == image[12:15, 8]).all()
+    # the 11 x 14 lung box, widened to the 16-pixel minimum around its centre
+    assert lung.shape == (16, 16) and lung.dtype == np.uint8
+    np.testing.assert_array_equal(lung, np.where(mask, image, 0)[1:17, 5:21])
+    big = np.zeros((256, 256), dtype=bool)
+    big[40:200, 30:220] = True
+    assert crop_region(np.full((256, 256), 7, np.uint8), big, "lung").shape == (160, 190)
     outer = crop_region(image, mask, "outer")
     assert (outer[mask] == 0).all() and (outer[~mask] == image[~mask]).all()
     assert not crop_region(image, np.zeros_like(mask), "lung").any()
@@ -85,3 +88,26 @@ def test_regions_split_a_slice_into_lungs_and_the_rest():
         crop_region(image, mask, "heart")
     with pytest.raises(ValueError, match="mask shape"):
         crop_region(image, mask[:8], "lung")
+
+
+def test_mask_store_and_region_crop_by_id(tmp_path, luna16: Path):
+    import pickle
+
+    from medimprint.errors import InputError
+    from medimprint.io import read_store
+    from medimprint.lungs import RegionCrop, crop_region, segment_to_store
+
+    paths = sorted((luna16 / "slices").glob("*.png"))[100:103]
+    manifest = pd.DataFrame({"id": ["a", "b", "c"], "path": paths})
+    store = tmp_path / "masks.h5"
+    segment_to_store(manifest, store)
+    ids, arrays, attrs = read_store(store, ["masks"])
+    assert ids == ["a", "b", "c"] and arrays["masks"].shape == (3, 256, 256)
+    assert attrs["segmenter"] == "classical" and set(np.unique(arrays["masks"])) <= {0, 1}
+    image = read_gray_png(paths[1])
+    crop = pickle.loads(pickle.dumps(RegionCrop(store, "lung")))  # as sent to loader workers
+    expected = crop_region(image, segment_lungs(image), "lung")
+    np.testing.assert_array_equal(crop(image, "b"), expected)
+    assert expected.shape != image.shape
+    with pytest.raises(InputError, match="no lung mask for image 'z'"):
+        crop(image, "z")

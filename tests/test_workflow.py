@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -118,6 +119,22 @@ def test_report_shows_metrics_and_attribution_figures(finished):
         assert name in text
     html = (finished / "results" / "report" / "metrics.html").read_text()
     assert "Robustness, dataset tiny_attribution" in html and "jpeg90 change" in html
+
+
+def test_lung_region_features_on_request(finished):
+    """Region stores are built from the dataset's lung masks (a target of their own for now)."""
+    from medimprint.io import read_store
+
+    targets = [f"results/tiny_db1/features/{crop}/lbp.h5" for crop in ("full", "lung", "outer")]
+    snakemake(finished, "--configfile", str(TEST_CONFIG), "--cores", "2", *targets)
+    _, masks, _ = read_store(finished / "results/tiny_db1/masks.h5", ["masks"])
+    assert masks["masks"].any(), "the phantom's lungs were not found"
+    full_ids, full, _ = read_store(finished / "results/tiny_db1/features/full/lbp.h5", ["features"])
+    for target in targets[1:]:
+        _, arrays, attrs = read_store(finished / target, ["features"], full_ids)
+        assert attrs["crop"] == target.split("/")[3]
+        assert arrays["features"].shape == full["features"].shape
+        assert not np.allclose(arrays["features"], full["features"])
 
 
 def test_robustness_store_holds_the_perturbed_test_images(finished):

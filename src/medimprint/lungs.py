@@ -11,11 +11,18 @@ lung darker than soft tissue.
 
 from __future__ import annotations
 
+import os
+
+import h5py
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.morphology import disk
 from skimage.segmentation import clear_border
+
+from medimprint.errors import InputError
+from medimprint.io import read_gray_png, read_store, write_store
 
 #: Smallest lung component kept, as a fraction of the image area.
 MIN_LUNG_FRACTION = 0.002
@@ -88,8 +95,9 @@ REGIONS = ("full", "lung", "outer")
 def crop_region(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     """The ``region`` of a slice given its lung ``mask``, as in the paper.
 
-    ``full``: the slice; ``lung``: cropped to the lung bounding box with non-lung pixels set to 0
-    (the whole slice, zeroed, when no lung is visible); ``outer``: the slice with lung pixels 0.
+    ``full``: the slice; ``lung``: cropped to the lung bounding box (widened to at least a quarter
+    of the side) with non-lung pixels set to 0 (the whole slice, zeroed, when no lung is
+    visible); ``outer``: the slice with lung pixels 0.
     """
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; use one of {list(REGIONS)}")
@@ -102,5 +110,54 @@ def crop_region(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     box = bounding_box(mask)
     if box is None:
         return np.zeros_like(image)
-    y0, x0, y1, x1 = box
-    return np.where(mask, image, 0)[y0 : y1 + 1, x0 : x1 + 1].astype(np.uint8)
+    y0, y1 = _widen(box[0], box[2], image.shape[0])
+    x0, x1 = _widen(box[1], box[3], image.shape[1])
+    return np.where(mask, image, 0)[y0:y1, x0:x1].astype(np.uint8)
+
+
+def _widen(low: int, high: int, size: int) -> tuple[int, int]:
+    """Half-open range covering ``low..high`` (inclusive), widened around its centre to at
+    least a quarter of ``size`` (and 16 pixels) so feature extractors get a usable input."""
+    side = min(size, max(high - low + 1, size // 4, 16))
+    start = min(max(0, (low + high + 1) // 2 - side // 2), size - side)
+    start = min(start, low)
+    return start, max(start + side, high + 1)
+
+
+def segment_to_store(manifest: pd.DataFrame, out_path: str | os.PathLike) -> None:
+    """Segment every manifest image (``id``, ``path``) into an HDF5 store of ``masks`` (uint8
+    0/1, ``N x H x W``), atomically; images of one dataset must share one size."""
+    masks = [segment_lungs(read_gray_png(path)) for path in manifest["path"]]
+    shapes = {mask.shape for mask in masks}
+    if len(shapes) > 1:
+        raise InputError(f"images of one dataset must share one size to store masks, got {shapes}")
+    stack = np.stack(masks).astype(np.uint8) if masks else np.zeros((0, 1, 1), np.uint8)
+    ids = manifest["id"].astype(str).tolist()
+    write_store(out_path, ids, {"masks": stack}, {"segmenter": "classical"})
+
+
+class RegionCrop:
+    """``crop(image, id)`` for `features.extract_to_store`: the ``region`` of an image, with its
+    lung mask read by id from a mask store (opened lazily, so it can go to loader workers)."""
+
+    def __init__(self, masks_path: str | os.PathLike, region: str) -> None:
+        if region not in REGIONS:
+            raise ValueError(f"unknown region {region!r}; use one of {list(REGIONS)}")
+        self.masks_path, self.region = str(masks_path), region
+        ids, _, _ = read_store(masks_path, [])
+        self.rows = {image_id: row for row, image_id in enumerate(ids)}
+        self._file: h5py.File | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None}
+
+    def __call__(self, image: np.ndarray, image_id: str) -> np.ndarray:
+        if image_id not in self.rows:
+            raise InputError(
+                f"{self.masks_path}: no lung mask for image {image_id!r}; delete the mask store "
+                "so the workflow rebuilds it from the current manifest"
+            )
+        if self._file is None:
+            self._file = h5py.File(self.masks_path, "r")
+        mask = self._file["masks"][self.rows[image_id]].astype(bool)
+        return crop_region(image, mask, self.region)

@@ -42,7 +42,7 @@ wildcard_constraints:
     feature_set=_alternatives(FEATURE_SETS),
     view=f"{CLEAN}|{PERTURBATION_REGEX}",
     perturbation=PERTURBATION_REGEX,
-    crop="full",
+    crop="full|lung|outer",
     reducer="none|pca90|pca95|lda|lda_pca|whiten",
     kmode="given|estimated",
     method="kmeans|hierarchical",
@@ -72,6 +72,11 @@ def dataset_inputs(wildcards):
     if "build" in spec:
         return f"results/builds/{spec['build']}/data"
     return dataset_files(spec)
+
+
+def masks_input(wildcards):
+    """The dataset's lung masks when the crop is a lung region."""
+    return [] if wildcards.crop == "full" else f"results/{wildcards.dataset}/masks.h5"
 
 
 def weights_input(wildcards):

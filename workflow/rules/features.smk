@@ -19,6 +19,7 @@ rule extract_features:
     input:
         manifest="results/{dataset}/manifest.tsv",
         weights=weights_input,
+        masks=masks_input,
     output:
         "results/{dataset}/features/{crop}/{backbone}.h5",
     log:

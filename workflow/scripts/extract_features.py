@@ -1,4 +1,4 @@
-"""Extract one backbone's features of a dataset's images into an HDF5 store.
+"""Extract one backbone's features of a dataset's images (or of a lung region) into a store.
 
 With a ``perturbation`` wildcard (robustness runs), only the test images are extracted, after
 the perturbation.
@@ -8,10 +8,13 @@ from medimprint.attribution import robustness_images
 from medimprint.backbones import build_extractor
 from medimprint.data import read_manifest
 from medimprint.features import extract_to_store
+from medimprint.lungs import RegionCrop
 from medimprint.runtime import job
 
 with job(snakemake) as log:
     perturbation = snakemake.wildcards.get("perturbation")
+    crop = snakemake.wildcards.crop
+    region = RegionCrop(snakemake.input.masks, crop) if crop != "full" else None
     manifest = read_manifest(snakemake.input.manifest)
     extractor = build_extractor(
         snakemake.wildcards.backbone,
@@ -24,7 +27,8 @@ with job(snakemake) as log:
         robustness_images(manifest) if perturbation else manifest,
         snakemake.output[0],
         extractor,
-        crop_name=snakemake.wildcards.crop,
+        crop_name=crop,
+        crop=region,
         perturbation=perturbation,
         batch_size=snakemake.params.batch_size,
     )
