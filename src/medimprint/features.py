@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.errors import InputError
-from medimprint.io import read_gray_png, read_store, write_store
+from medimprint.io import read_gray_png, read_store, row_positions, write_store
 from medimprint.perturbations import parse_perturbation, perturb
 
 if TYPE_CHECKING:
@@ -194,15 +194,14 @@ def load_feature_set(
         ids = store_ids
         if replacements:
             sub_ids, sub_feats = read_features(replacements[i])
-            position = {image_id: row for row, image_id in enumerate(ids)}
-            unknown = [image_id for image_id in sub_ids if image_id not in position]
+            rows, unknown = row_positions(ids, sub_ids)
             if unknown:
                 raise InputError(
                     f"{replacements[i]}: ids not in {store}: {unknown[:5]}; delete both stores "
                     "so the workflow rebuilds them from the same manifest"
                 )
             feats = feats.copy()
-            feats[[position[image_id] for image_id in sub_ids]] = sub_feats
+            feats[rows] = sub_feats
         blocks.append(feats)
     assert ids is not None
     return ids, blocks[0] if len(blocks) == 1 else standardise_blocks(blocks)

@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -159,12 +159,19 @@ def read_store(
         attrs = dict(f.attrs)
     if ids is None:
         return stored, arrays, attrs
-    index = {id_: row for row, id_ in enumerate(stored)}
-    missing = [i for i in ids if i not in index]
+    rows, missing = row_positions(stored, ids)
     if missing:
         raise InputError(
             f"{path}: {len(missing)} ids missing from the store (first: {missing[:3]}); "
             "delete the store so the workflow rebuilds it"
         )
-    rows = np.array([index[i] for i in ids], dtype=int)
     return list(ids), {k: v[rows] for k, v in arrays.items()}, attrs
+
+
+def row_positions(stored: Sequence[str], wanted: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``stored`` holding each of ``wanted`` (in that order), and the wanted ids that are
+    not stored (their rows are left out)."""
+    index = {id_: row for row, id_ in enumerate(stored)}
+    missing = [i for i in wanted if i not in index]
+    rows = np.array([index[i] for i in wanted if i in index], dtype=int)
+    return rows, missing

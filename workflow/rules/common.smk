@@ -87,18 +87,26 @@ def weights_input(wildcards):
     return [] if weights in NAMED_WEIGHTS else weights
 
 
+def members(feature_set):
+    """The backbones of a feature set."""
+    return COMBINED.get(feature_set, [feature_set])
+
+
+def store_path(dataset, backbone, perturbation=None):
+    """A backbone's feature store of a dataset: all images, or the perturbed test images."""
+    view = f"{perturbation}/" if perturbation else ""
+    return f"results/{dataset}/features/full/{view}{backbone}.h5"
+
+
 def feature_stores(wildcards):
     """The stores of a feature set's backbones, and for a perturbed view their test-image
     replacements."""
-    members = COMBINED.get(wildcards.feature_set, [wildcards.feature_set])
-    stores = {"stores": feature_set_stores(wildcards.dataset)[wildcards.feature_set]}
+    backbones = members(wildcards.feature_set)
+    stores = {"stores": [store_path(wildcards.dataset, b) for b in backbones]}
     if wildcards.view != CLEAN:
-        stores["replacements"] = expand(
-            "results/{dataset}/features/full/{view}/{backbone}.h5",
-            dataset=wildcards.dataset,
-            view=wildcards.view,
-            backbone=members,
-        )
+        stores["replacements"] = [
+            store_path(wildcards.dataset, b, wildcards.view) for b in backbones
+        ]
     return stores
 
 
@@ -123,11 +131,7 @@ def attribution_runs(dataset, views=VIEWS):
 def feature_set_stores(dataset):
     """{feature set: its backbones' feature stores} of a dataset (test images as made)."""
     return {
-        name: [
-            f"results/{dataset}/features/full/{b}.h5"
-            for b in COMBINED.get(name, [name])
-        ]
-        for name in FEATURE_SETS
+        name: [store_path(dataset, b) for b in members(name)] for name in FEATURE_SETS
     }
 
 

@@ -46,11 +46,7 @@ rule attribution_figures:
             f"{prefix}.tsv"
             for prefix in attribution_runs(wildcards.dataset, [CLEAN]).values()
         ],
-        stores=lambda wildcards: expand(
-            "results/{dataset}/features/full/{backbone}.h5",
-            dataset=wildcards.dataset,
-            backbone=BACKBONES,
-        ),
+        stores=lambda wildcards: [store_path(wildcards.dataset, b) for b in BACKBONES],
     output:
         embedding=report(
             "results/{dataset}/attribution/embedding.png",
