@@ -1,0 +1,248 @@
+"""The paper's membership method A: distance of each real image to clusters of the generated
+images' features.
+
+The generated images' features (standardised on the generated images alone) are clustered by
+k-means or hierarchical clustering for every k of a list; a real image's distance to the
+generated set is the Euclidean distance to the nearest cluster centroid (``min``) or the mean
+distance to all centroids (``mean``). Used images should be closer (the paper's hypothesis), so
+the membership score is the negated distance. For each distance the k with the best
+cross-validated F1 on the labelled training split is chosen, then the F1-maximising threshold on
+that split; test labels, when given, are read after every choice, for evaluation only.
+
+Hierarchical clustering builds one dendrogram and cuts it at every k. Above ``max_points``
+generated images it clusters a seeded subsample and assigns the rest to the nearest centroid of
+each cut, so memory stays bounded by ``max_points**2`` distances (10,000 points: about 1.2 GB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from sklearn.cluster import KMeans
+from sklearn.metrics import pairwise_distances_argmin
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.preprocessing import StandardScaler
+
+from medimprint.clustering import LINKAGES
+from medimprint.errors import InputError
+from medimprint.membership import (
+    Metrics,
+    auc,
+    best_threshold,
+    cross_validated_decisions,
+    evaluate,
+    f1,
+    real_test_ids,
+    real_test_labels,
+    training_labels,
+)
+
+DISTANCES = ("min", "mean")
+METHODS = ("kmeans", "hierarchical")
+#: The default 30 values of k (the paper's runs used 4 to 60).
+DEFAULT_KS = (
+    *range(2, 11),
+    *range(12, 21, 2),
+    25, 30, 35, 40, 45, 50, 55, 60, 70, 80, 90, 100, 120, 150, 200, 250,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RegionSetup:
+    """How one run clusters the generated images and picks k and the threshold."""
+
+    method: str
+    ks: tuple[int, ...] = DEFAULT_KS
+    linkage: str = "ward"
+    max_points: int = 10_000
+    folds: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"unknown clustering method {self.method!r}; use one of {METHODS}")
+        if self.linkage not in LINKAGES:
+            raise InputError(f"unknown linkage {self.linkage!r}; use one of {list(LINKAGES)}")
+        if not self.ks or min(self.ks) < 1:
+            raise InputError(f"membership k values must be positive integers, got {self.ks}")
+
+
+@dataclass
+class RegionRun:
+    """One distance's outcome: per-image scores, the per-k search, the choice and metrics."""
+
+    #: id, split, label, distance, score, used (training images: cross-validated decisions)
+    scores: pd.DataFrame
+    search: pd.DataFrame  # k, cv_f1_train, auc_train (+ f1_test, auc_test when labelled)
+    k: int
+    threshold: float
+    metrics: Metrics
+
+
+def run_id(crop: str, backbone: str, method: str, distance: str) -> str:
+    """A region run's id in the metrics table."""
+    return f"regions/{crop}/{backbone}/{method}/{distance}"
+
+
+def cluster_centroids(
+    generated: np.ndarray, ks: list[int], setup: RegionSetup
+) -> dict[int, np.ndarray]:
+    """``{k: k x d centroids}`` of the generated features for every k (k <= images)."""
+    ks = sorted({k for k in ks if k <= len(generated)})
+    if setup.method == "kmeans":
+        return {
+            k: KMeans(n_clusters=k, n_init=3, random_state=setup.seed)
+            .fit(generated)
+            .cluster_centers_
+            for k in ks
+        }
+    rng = np.random.default_rng(setup.seed)
+    sample = (
+        np.sort(rng.choice(len(generated), setup.max_points, replace=False))
+        if len(generated) > setup.max_points
+        else np.arange(len(generated))
+    )
+    tree = _dendrogram(generated[sample], setup.linkage)
+    centroids = {}
+    for k in ks:
+        labels = fcluster(tree, k, criterion="maxclust") - 1
+        centres = _means(generated[sample], labels)
+        if len(sample) < len(generated):  # assign the rest, then recompute the means
+            centres = _means(generated, pairwise_distances_argmin(generated, centres))
+        centroids[k] = centres
+    return centroids
+
+
+def _dendrogram(x: np.ndarray, method: str) -> np.ndarray:
+    """Linkage matrix from BLAS-computed Euclidean distances (condensed, float64)."""
+    square = euclidean_distances(x)
+    np.fill_diagonal(square, 0.0)
+    condensed = squareform(square, checks=False)
+    del square
+    return linkage(condensed, method=method)
+
+
+def _means(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    groups = np.unique(labels)
+    return np.stack([x[labels == g].mean(axis=0) for g in groups])
+
+
+def centroid_distances(real: np.ndarray, centroids: np.ndarray, distance: str) -> np.ndarray:
+    """Distance of each real image to the generated set: min or mean over cluster centroids."""
+    d = euclidean_distances(real, centroids)
+    if distance == "min":
+        return d.min(axis=1)
+    if distance == "mean":
+        return d.mean(axis=1)
+    raise InputError(f"unknown distance {distance!r}; use one of {DISTANCES}")
+
+
+def _search_k(train: dict[int, np.ndarray], labels: np.ndarray, setup: RegionSetup) -> pd.DataFrame:
+    """Cross-validated F1 and AUC of every k on the training split (scores by k)."""
+    rows = []
+    for k, scores in train.items():
+        decisions = cross_validated_decisions(scores, labels, folds=setup.folds, seed=setup.seed)
+        rows.append(
+            {"k": k, "cv_f1_train": f1(labels, decisions), "auc_train": auc(labels, scores)}
+        )
+    return pd.DataFrame(rows)
+
+
+def choose_k(search: pd.DataFrame) -> int:
+    """Best cross-validated training F1; ties go to the higher training AUC, then smaller k."""
+    ranked = search.assign(neg_k=-search["k"]).sort_values(
+        ["cv_f1_train", "auc_train", "neg_k"], ascending=False, kind="stable"
+    )
+    return int(ranked["k"].iloc[0])
+
+
+def run_regions(
+    manifest: pd.DataFrame,
+    ids: list[str],
+    features: np.ndarray,
+    setup: RegionSetup,
+    *,
+    n_boot: int = 1000,
+) -> dict[str, RegionRun]:
+    """Both distances' runs of one (crop, backbone, method) on a membership dataset."""
+    table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
+    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
+    if len(generated) < 2:
+        raise InputError(
+            f"membership needs at least 2 generated images to cluster, got {len(generated)}"
+        )
+    train = training_labels(manifest)
+    test = real_test_ids(manifest)
+    scaler = StandardScaler().fit(table.loc[generated].to_numpy())
+    g, r_train, r_test = (
+        scaler.transform(table.loc[rows].to_numpy()) for rows in (generated, train["id"], test)
+    )
+    centroids = cluster_centroids(g, list(setup.ks), setup)
+    labels = train["label"].to_numpy()
+    runs = {}
+    for distance in DISTANCES:
+        train_scores = {k: -centroid_distances(r_train, c, distance) for k, c in centroids.items()}
+        test_scores = {k: -centroid_distances(r_test, c, distance) for k, c in centroids.items()}
+        search = _search_k(train_scores, labels, setup)
+        runs[distance] = _evaluate_run(
+            train,
+            test,
+            (train_scores, test_scores),
+            search,
+            real_test_labels(manifest),
+            setup,
+            n_boot,
+        )
+    return runs
+
+
+def _evaluate_run(
+    train: pd.DataFrame,
+    test: list[str],
+    scores_by_k: tuple[dict[int, np.ndarray], dict[int, np.ndarray]],
+    search: pd.DataFrame,
+    truth: pd.Series | None,
+    setup: RegionSetup,
+    n_boot: int,
+) -> RegionRun:
+    """Choose k and the threshold on the training split, decide the test images, and only then
+    read their labels (when given) to evaluate."""
+    train_scores, test_scores = scores_by_k
+    labels = train["label"].to_numpy()
+    k = choose_k(search)
+    threshold = best_threshold(train_scores[k], labels)
+    cv = cross_validated_decisions(train_scores[k], labels, folds=setup.folds, seed=setup.seed)
+    decisions = (test_scores[k] >= threshold).astype(int)
+    metrics = evaluate(labels, cv, train_scores[k], "train", n_boot=n_boot, seed=setup.seed)
+    nan = float("nan")
+    metrics["k"] = (float(k), nan, nan)
+    metrics["threshold"] = (float(threshold), nan, nan)
+    test_label = [""] * len(test)
+    if truth is not None:
+        test_truth = truth.loc[test].to_numpy()
+        metrics.update(
+            evaluate(test_truth, decisions, test_scores[k], "test", n_boot=n_boot, seed=setup.seed)
+        )
+        test_label = [str(v) for v in test_truth]
+        search = search.assign(
+            f1_test=[
+                f1(test_truth, test_scores[j] >= best_threshold(train_scores[j], labels))
+                for j in search["k"]
+            ],
+            auc_test=[auc(test_truth, test_scores[j]) for j in search["k"]],
+        )
+    scores = pd.DataFrame(
+        {
+            "id": [*train["id"], *test],
+            "split": ["train"] * len(train) + ["test"] * len(test),
+            "label": [str(v) for v in labels] + test_label,
+            "distance": -np.r_[train_scores[k], test_scores[k]],
+            "score": np.r_[train_scores[k], test_scores[k]],
+            "used": np.r_[cv, decisions].astype(int),
+        }
+    )
+    return RegionRun(scores=scores, search=search, k=k, threshold=threshold, metrics=metrics)
