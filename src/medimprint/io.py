@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -145,6 +145,49 @@ def write_store(
             arr = np.asarray(arr)
             chunks = (min(max(len(arr), 1), 256), *arr.shape[1:]) if len(arr) else None
             f.create_dataset(name, data=arr, chunks=chunks, compression="gzip")
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+
+
+def stream_store(
+    path: str | os.PathLike,
+    ids: Sequence[str],
+    name: str,
+    rows: Iterable[np.ndarray],
+    attrs: Mapping[str, object] | None = None,
+) -> None:
+    """Write one array of a store row by row (for stacks too large to hold), atomically.
+
+    Every row must share the first row's shape and dtype; there must be one per id.
+    """
+    ids = [str(i) for i in ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate ids in store")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        data = None
+        count = 0
+        for row in rows:
+            row = np.asarray(row)
+            if data is None:
+                data = f.create_dataset(
+                    name,
+                    shape=(len(ids), *row.shape),
+                    dtype=row.dtype,
+                    chunks=(min(max(len(ids), 1), 64), *row.shape),
+                    compression="gzip",
+                )
+            if count == len(ids) or row.shape != data.shape[1:]:
+                raise ValueError(
+                    f"{path}: row {count} of '{name}' has shape {row.shape}, "
+                    f"expected {data.shape[1:]} and {len(ids)} rows"
+                )
+            data[count] = row
+            count += 1
+        if count != len(ids):
+            raise ValueError(f"{path}: '{name}' got {count} rows for {len(ids)} ids")
+        if data is None:
+            f.create_dataset(name, shape=(0,), dtype=np.uint8)
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
 

@@ -12,6 +12,7 @@ lung darker than soft tissue.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import h5py
 import numpy as np
@@ -22,7 +23,7 @@ from skimage.morphology import disk
 from skimage.segmentation import clear_border
 
 from medimprint.errors import InputError
-from medimprint.io import read_gray_png, read_store, write_store
+from medimprint.io import read_gray_png, read_store, stream_store
 
 #: Smallest lung component kept, as a fraction of the image area.
 MIN_LUNG_FRACTION = 0.002
@@ -126,14 +127,21 @@ def _widen(low: int, high: int, size: int) -> tuple[int, int]:
 
 def segment_to_store(manifest: pd.DataFrame, out_path: str | os.PathLike) -> None:
     """Segment every manifest image (``id``, ``path``) into an HDF5 store of ``masks`` (uint8
-    0/1, ``N x H x W``), atomically; images of one dataset must share one size."""
-    masks = [segment_lungs(read_gray_png(path)) for path in manifest["path"]]
-    shapes = {mask.shape for mask in masks}
-    if len(shapes) > 1:
-        raise InputError(f"images of one dataset must share one size to store masks, got {shapes}")
-    stack = np.stack(masks).astype(np.uint8) if masks else np.zeros((0, 1, 1), np.uint8)
-    ids = manifest["id"].astype(str).tolist()
-    write_store(out_path, ids, {"masks": stack}, {"segmenter": "classical"})
+    0/1, ``N x H x W``), one image at a time and atomically; images must share one size."""
+    masks = (segment_lungs(read_gray_png(path)).astype(np.uint8) for path in manifest["path"])
+    write_masks(out_path, manifest["id"].astype(str).tolist(), masks, "classical")
+
+
+def write_masks(
+    out_path: str | os.PathLike, ids: list[str], masks: Iterable[np.ndarray], segmenter: str
+) -> None:
+    """Stream one dataset's masks (one per id, in order) into a mask store."""
+    try:
+        stream_store(out_path, ids, "masks", masks, {"segmenter": segmenter})
+    except ValueError as err:
+        raise InputError(
+            f"{err}; the images of one dataset must share one size to store their masks"
+        ) from None
 
 
 class RegionCrop:

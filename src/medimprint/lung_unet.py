@@ -1,0 +1,308 @@
+"""A small 2-D MONAI UNet for lung masks, trained on the classical segmenter's masks.
+
+`train_unet` fits it (seeded, deterministic on CPU, best validation Dice kept, early stopping);
+`predict_masks` thresholds its output and cleans the masks like the classical segmenter (holes
+filled, specks dropped); `save_checkpoint` / `load_checkpoint` write and read a file that loads
+with ``torch.load(..., weights_only=True)`` and records the architecture, so no code is ever
+unpickled. Images of any size work: they are zero-padded to a multiple of 8 and cropped back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceCELoss
+from monai.networks.nets import UNet
+from scipy import ndimage
+
+from medimprint.data import load_images
+from medimprint.errors import InputError
+from medimprint.io import atomic_path, read_store
+from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
+
+#: Checkpoint format tag; `load_checkpoint` refuses any other.
+FORMAT = "medimprint-lung-unet-1"
+#: ``monai.networks.nets.UNet`` arguments (lists, so checkpoints hold plain values only).
+ARCHITECTURE: dict[str, int | list[int]] = {
+    "spatial_dims": 2,
+    "in_channels": 1,
+    "out_channels": 1,
+    "channels": [16, 32, 64, 128],
+    "strides": [2, 2, 2],
+    "num_res_units": 1,
+}
+_FIX = (
+    "train it with the train_lung_unet rule or point segmentation.checkpoint at a checkpoint "
+    "written by medimprint (or at a state_dict of the same UNet)"
+)
+
+
+def build_unet(architecture: Mapping[str, object] | None = None) -> torch.nn.Module:
+    """The lung UNet with ``architecture`` (default `ARCHITECTURE`), freshly initialised."""
+    arch = ARCHITECTURE if architecture is None else architecture
+    return UNet(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits for ``N x 1 x H x W`` inputs of any size: zero-padded at the bottom and right to
+    a multiple of the UNet's total stride, then cropped back to ``H x W``."""
+    height, width = x.shape[-2:]
+    multiple = int(np.prod(getattr(model, "strides", ARCHITECTURE["strides"])))
+    padded = F.pad(x, (0, -width % multiple, 0, -height % multiple))
+    return model(padded)[..., :height, :width]
+
+
+def _as_input(images: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 ``N x H x W`` -> float32 ``N x 1 x H x W`` in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)[:, None]
+
+
+def _check_images(images: np.ndarray) -> None:
+    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.dtype != np.uint8:
+        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
+        raise InputError(f"images must be a uint8 N x H x W array, got {got}")
+    if 0 in images.shape[1:]:
+        raise InputError(f"images have an empty size {images.shape[1:]}")
+
+
+def _dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image Dice of boolean ``N x ...`` tensors; 1 where both are empty."""
+    pred, target = pred.flatten(1).float(), target.flatten(1).float()
+    total = pred.sum(1) + target.sum(1)
+    return torch.where(total > 0, 2 * (pred * target).sum(1) / total.clamp(min=1), 1.0)
+
+
+def _flip(
+    x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip each image and its mask left-right, and up-down, each with probability 1/2."""
+    coins = (torch.rand(2, len(x), 1, 1, 1, generator=generator) < 0.5).to(x.device)
+    for coin, dim in zip(coins, (-1, -2), strict=True):
+        x, y = torch.where(coin, x.flip(dim), x), torch.where(coin, y.flip(dim), y)
+    return x, y
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    """Deterministic torch kernels (a warning where one has none), restoring the setting."""
+    was = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
+def train_unet(
+    images: np.ndarray,
+    masks: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train the UNet on uint8 ``images`` and bool ``masks`` (both ``N x H x W``).
+
+    A seeded ``val_fraction`` of the images (at least one) is held out and scored by the mean
+    Dice of its thresholded logits; training uses random flips, MONAI's Dice + BCE loss and
+    Adam. Returns the model of the best validation Dice (eval
+    mode, on ``device``; training stops after ``patience`` epochs without improvement) and the
+    history (``epoch``, ``train_loss``, ``val_dice``). Runs with the same arguments give
+    identical weights on CPU; the global torch RNG state is left as it was.
+    """
+    _check_images(images)
+    masks = np.asarray(masks)
+    if masks.shape != images.shape:
+        raise InputError(f"masks shape {masks.shape} differs from images shape {images.shape}")
+    if masks.dtype != bool:
+        raise InputError(f"masks must be a bool array, got {masks.dtype}")
+    if len(images) < 2:
+        raise InputError(f"need at least 2 images (to train and to validate), got {len(images)}")
+    if min(epochs, batch_size, patience) < 1 or not 0 < val_fraction < 1:
+        raise ValueError(
+            f"need epochs, batch_size, patience >= 1 and 0 < val_fraction < 1, got {epochs}, "
+            f"{batch_size}, {patience}, {val_fraction}"
+        )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_val = min(len(images) - 1, max(1, round(val_fraction * len(images))))
+    val, train = np.sort(order[:n_val]), order[n_val:]
+    x_all = _as_input(images, device)
+    y_all = torch.from_numpy(masks).to(device).float()[:, None]
+    rows, best_dice, best_state, stale = [], -1.0, None, 0
+    with _deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights; no CUDA randomness is used
+        model = build_unet().to(device)
+        flips = torch.Generator().manual_seed(seed)
+        loss_fn = DiceCELoss(sigmoid=True)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            shuffled, total = rng.permutation(train), 0.0
+            for start in range(0, len(shuffled), batch_size):
+                batch = torch.from_numpy(shuffled[start : start + batch_size]).to(device)
+                x, y = _flip(x_all[batch], y_all[batch], flips)
+                optimiser.zero_grad(set_to_none=True)
+                loss = loss_fn(_forward(model, x), y)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            model.eval()
+            with torch.inference_mode():
+                scores = [
+                    _dice(_forward(model, x_all[part]) > 0, y_all[part] > 0)
+                    for part in np.array_split(val, -(-len(val) // batch_size))
+                ]
+                val_dice = torch.cat(scores).mean().item()
+            rows.append((epoch, total / len(train), val_dice))
+            if val_dice > best_dice:
+                best_dice, stale = val_dice, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    model.load_state_dict(best_state)
+    return model.eval(), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_dice"])
+
+
+def predict_masks(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 32, device: str = "cpu"
+) -> np.ndarray:
+    """Bool lung masks (``N x H x W``) of uint8 ``images``: sigmoid > 0.5, holes filled and
+    components smaller than `MIN_LUNG_FRACTION` of the image dropped. Moves ``model`` to
+    ``device``; CUDA runs in bfloat16 autocast, CPU in float32."""
+    _check_images(images)
+    model = model.to(device).eval()
+    cuda = torch.device(device).type == "cuda"
+    out = np.zeros(images.shape, dtype=bool)
+    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+        for start in range(0, len(images), batch_size):
+            logits = _forward(model, _as_input(images[start : start + batch_size], device))
+            out[start : start + batch_size] = (logits[:, 0] > 0).cpu().numpy()
+    min_size = MIN_LUNG_FRACTION * images.shape[1] * images.shape[2]
+    for i, mask in enumerate(out):
+        labels, n = ndimage.label(ndimage.binary_fill_holes(mask))
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        out[i] = (sizes >= min_size)[labels] & (labels > 0)
+    return out
+
+
+def training_set(
+    manifest: pd.DataFrame, masks_path: str | os.PathLike
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(ids, images, masks)`` the UNet learns from: the dataset's generated images and its
+    real training images, with their classical masks (real test images are never used)."""
+    rows = manifest[(manifest["role"] == "generated") | (manifest["split"] == "train")]
+    if len(rows) < 2:
+        raise InputError(
+            f"the lung UNet needs at least 2 generated or real training images, got {len(rows)}"
+        )
+    ids = rows["id"].astype(str).tolist()
+    _, arrays, _ = read_store(masks_path, ["masks"], ids)
+    return ids, load_images(rows["path"].tolist()), arrays["masks"].astype(bool)
+
+
+def predict_to_store(
+    model: torch.nn.Module,
+    manifest: pd.DataFrame,
+    out_path: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    chunk: int = 256,
+) -> None:
+    """Segment every manifest image with ``model`` into a mask store, ``chunk`` images at a
+    time (memory stays bounded), atomically."""
+
+    def masks() -> Iterator[np.ndarray]:
+        paths = manifest["path"].tolist()
+        for start in range(0, len(paths), chunk):
+            images = load_images(paths[start : start + chunk])
+            yield from predict_masks(model, images, device=device).astype(np.uint8)
+
+    write_masks(out_path, manifest["id"].astype(str).tolist(), masks(), "unet")
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
+    """Write ``model`` and ``meta`` (str/int/float values only, e.g. epochs, best_val_dice,
+    image_size, trained_on) to ``path`` atomically, loadable with ``weights_only=True``."""
+    plain = {}
+    for key, value in meta.items():
+        value = value.item() if isinstance(value, np.generic) else value
+        if not isinstance(key, str) or not isinstance(value, str | int | float):
+            raise ValueError(f"checkpoint meta {key!r}: need a str key and a str/int/float value")
+        plain[key] = next(kind(value) for kind in (str, float, int) if isinstance(value, kind))
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    checkpoint = {"format": FORMAT, "architecture": ARCHITECTURE, "state_dict": state}
+    with atomic_path(path) as tmp:
+        torch.save({**checkpoint, "meta": plain}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """The UNet (eval mode, CPU) and meta of a checkpoint written by `save_checkpoint`.
+
+    Also accepts a bare ``state_dict`` of the `ARCHITECTURE` UNet (``torch.save(model
+    .state_dict(), path)``), with empty meta. Loads with ``weights_only=True``, so files holding
+    code are refused; any unusable file raises `InputError`.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: lung UNet checkpoint not found; {_FIX}") from None
+    except Exception as err:  # any unpickling failure means an unusable file
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        code = [line for line in lines if "global" in line.lower()]
+        if code:  # weights_only met a class or function: the file could run code
+            raise InputError(
+                f"{path}: refused: the file holds more than tensors and plain values "
+                f"({code[0][:200]}); checkpoints are loaded with weights_only=True so that no "
+                f"code in them runs; {_FIX}"
+            ) from None
+        boilerplate = (
+            "Weights only load failed",
+            "Please file an issue",
+            "Check the documentation",
+        )
+        reason = next((ln for ln in lines if not ln.startswith(boilerplate)), type(err).__name__)
+        raise InputError(
+            f"{path}: not a loadable lung UNet checkpoint ({reason[:200]}); {_FIX}"
+        ) from None
+    if (
+        isinstance(checkpoint, dict)
+        and checkpoint
+        and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+    ):
+        checkpoint = {"format": FORMAT, "architecture": ARCHITECTURE, "state_dict": checkpoint}
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint)
+        raise InputError(
+            f"{path}: not a medimprint lung UNet checkpoint (format {found!r}, expected "
+            f"{FORMAT!r}); {_FIX}"
+        )
+    arch, state, meta = (checkpoint.get(k) for k in ("architecture", "state_dict", "meta"))
+    if not isinstance(arch, dict) or arch.keys() != ARCHITECTURE.keys():
+        raise InputError(
+            f"{path}: checkpoint lacks the UNet architecture (keys {sorted(ARCHITECTURE)}); {_FIX}"
+        )
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: checkpoint lacks its state_dict; {_FIX}")
+    try:
+        model = build_unet(arch)
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, AssertionError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise InputError(
+            f"{path}: checkpoint does not fit the lung UNet ({reason}); {_FIX}"
+        ) from None
+    return model.eval(), dict(meta) if isinstance(meta, dict) else {}
