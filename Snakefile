@@ -18,6 +18,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/membership.smk"
 include: "workflow/rules/report.smk"
 
 

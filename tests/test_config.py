@@ -29,6 +29,9 @@ def test_default_config_passes(config):
         (lambda c: c["builds"]["demo"]["attribution"].update(pool="db9"), "attribution.pool"),
         (lambda c: c["datasets"].update({"bad name": c["datasets"]["demo_db1"]}), "bad name"),
         (lambda c: c["backbones"]["lbp"].update(weights="/no/such.pt"), "backbones.lbp.weights"),
+        (lambda c: c.update(membership={"backbones": ["vgg16"]}), "membership.backbones lists"),
+        (lambda c: c.update(attribution={"backbones": ["dct", "x"]}), "attribution.backbones"),
+        (lambda c: c.update(segmentation={"checkpoint": "/no/unet.pt"}), "segmentation.checkpoint"),
     ],
 )
 def test_bad_config_names_the_key(config, edit, message):

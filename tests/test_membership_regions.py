@@ -195,3 +195,25 @@ def test_regions_table_has_the_papers_layout():
     assert row[("average", "F1 train (CV)")] == "0.650"  # mean of 0.6 and 0.7
     chosen = membership_selection_table(_metrics_rows(), "regions")
     assert chosen.loc["db1", "f1_train"] == "0.600 [0.500, 0.700]"
+
+
+def test_membership_figures_have_one_panel_per_run_and_group():
+    from medimprint.membership_figures import f1_against_k, score_histograms
+
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame(
+        {
+            "split": ["train"] * 20 + ["test"] * 10,
+            "label": ["1", "0"] * 10 + [""] * 10,
+            "distance": np.r_[rng.normal(size=29), 1e6],  # one far outlier
+        }
+    )
+    fig = score_histograms({"run a": scores, "run b": scores})
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["run a", "run b"]
+    assert axes[0].get_xlim()[1] < 100  # the outlier is clipped into the last bin
+    search = pd.DataFrame({"k": [2, 4, 2, 4], "cv_f1_train": 0.5, "line": ["x", "x", "y", "y"]})
+    fig = f1_against_k({"full / kmeans": search, "lung / kmeans": search, "outer": search})
+    visible = [ax for ax in fig.get_axes() if ax.axison]
+    assert len(fig.get_axes()) == 4 and len(visible) == 3
+    assert len(visible[0].get_lines()) == 2  # one line per backbone/distance, no test lines

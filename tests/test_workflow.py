@@ -99,12 +99,16 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
     grid = config["attribution"]
     views = 1 + len(grid["robustness"])
     runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"]) * views
+    crops, methods = config["membership"]["crops"], config["membership"]["methods"]
     assert planned_jobs(proc.stdout) == {
-        "extract_features": 1,
+        "extract_features": 1 + len(crops),  # attribution, and each crop of the membership set
         "extract_perturbed_features": len(grid["robustness"]),
         "attribution_clusters": runs,
-        "dataset_metrics": 1,
+        "membership_regions": len(crops) * len(methods),
+        "dataset_metrics": 2,
         "attribution_figures": 1,
+        "membership_selection": 1,
+        "membership_figures": 1,
         "metrics_report": 1,
         "all": 1,
     }
@@ -115,26 +119,89 @@ def test_report_shows_metrics_and_attribution_figures(finished):
     snakemake(finished, "--configfile", str(TEST_CONFIG), "--report", str(report))
     text = report.read_text()
     assert report.stat().st_size > 10_000
-    for name in ("metrics.html", "embedding.png", "examples.png"):
+    for name in ("metrics.html", "embedding.png", "examples.png", "regions_scores.png"):
         assert name in text
     html = (finished / "results" / "report" / "metrics.html").read_text()
     assert "Robustness, dataset tiny_attribution" in html and "jpeg90 change" in html
+    assert "Membership — regions" in html and "F1 train (CV)" in html
 
 
-def test_lung_region_features_on_request(finished):
-    """Region stores are built from the dataset's lung masks (a target of their own for now)."""
+def test_lung_region_features_come_from_the_lung_masks(finished):
     from medimprint.io import read_store
 
     targets = [f"results/tiny_db1/features/{crop}/lbp.h5" for crop in ("full", "lung", "outer")]
-    snakemake(finished, "--configfile", str(TEST_CONFIG), "--cores", "2", *targets)
-    _, masks, _ = read_store(finished / "results/tiny_db1/masks.h5", ["masks"])
+    _, masks, attrs = read_store(finished / "results/tiny_db1/masks/classical.h5", ["masks"])
+    assert attrs["segmenter"] == "classical"
     assert masks["masks"].any(), "the phantom's lungs were not found"
-    full_ids, full, _ = read_store(finished / "results/tiny_db1/features/full/lbp.h5", ["features"])
+    full_ids, full, _ = read_store(finished / targets[0], ["features"])
     for target in targets[1:]:
         _, arrays, attrs = read_store(finished / target, ["features"], full_ids)
         assert attrs["crop"] == target.split("/")[3]
         assert arrays["features"].shape == full["features"].shape
         assert not np.allclose(arrays["features"], full["features"])
+
+
+def test_membership_region_runs_and_submissions(finished):
+    config = yaml.safe_load(TEST_CONFIG.read_text())["membership"]
+    metrics = pd.read_csv(finished / "results" / "metrics.tsv", sep="\t")
+    runs = {
+        f"regions/{crop}/{backbone}/{method}/{distance}"
+        for crop in config["crops"]
+        for backbone in ("lbp", "resnet50")
+        for method in config["methods"]
+        for distance in ("min", "mean")
+    }
+    membership = metrics[metrics["subtask"] == "membership"]
+    assert set(membership["run"]) == runs
+    for metric in ("f1_train", "f1_test", "auc_test", "tpr_at_1pct_fpr_test", "k"):
+        assert len(membership[membership["metric"] == metric]) == len(runs), metric
+    chosen_k = membership.loc[membership["metric"] == "k", "value"]
+    assert set(chosen_k) <= set(config["k"])
+    manifest = pd.read_csv(finished / "results/tiny_db1/manifest.tsv", sep="\t", dtype=str)
+    test_ids = manifest.loc[(manifest["role"] == "real") & (manifest["split"] == "test"), "id"]
+    files = sorted((finished / "results/tiny_db1/submissions").glob("membership_regions_*.csv"))
+    assert len(files) == len(runs) + 1  # every run, and the one chosen on the training split
+    for path in files:
+        lines = path.read_text().splitlines()
+        ids = [line.split(",")[0] for line in lines]
+        assert sorted(ids) == sorted(test_ids), path.name  # every test image exactly once
+        assert {line.split(",")[1] for line in lines} <= {"0", "1"}
+    chosen = pd.read_csv(finished / "results/tiny_db1/membership/regions_selected.tsv", sep="\t")
+    run = chosen["run"].item()
+    train_f1 = membership[membership["metric"] == "f1_train"].set_index("run")["value"]
+    assert chosen["f1_train"].item() == pytest.approx(train_f1.max())
+    crop, backbone, method, distance = run.split("/")[1:]
+    copied = f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
+    selected = finished / "results/tiny_db1/submissions/membership_regions_selected.csv"
+    assert selected.read_text() == (selected.parent / copied).read_text()
+
+
+def test_unet_segmenter_when_configured(finished, tmp_path):
+    """`segmentation.method: unet` trains the GPU-tagged UNet on the classical masks, segments
+    every image with it, and the lung crops then come from its masks."""
+    import torch
+
+    from medimprint.io import read_store
+
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["segmentation"] = {"method": "unet", "epochs": 2, "batch_size": 8}
+    path = tmp_path / "unet.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # key order is part of params
+    target = "results/tiny_db1/masks/unet.h5"
+    proc = snakemake(finished, "--configfile", str(path), "--cores", "2", target)
+    assert "rule train_lung_unet" in proc.stdout + proc.stderr
+    ids, masks, attrs = read_store(finished / target, ["masks"])
+    manifest = pd.read_csv(finished / "results/tiny_db1/manifest.tsv", sep="\t", dtype=str)
+    assert ids == manifest["id"].tolist() and attrs["segmenter"] == "unet"
+    assert masks["masks"].shape == (len(ids), 32, 32) and masks["masks"].dtype == np.uint8
+    checkpoint = torch.load(
+        finished / "results/tiny_db1/segmenter/unet.pt", map_location="cpu", weights_only=True
+    )
+    assert checkpoint["meta"]["trained_on"] == "tiny_db1"
+    dry = snakemake(finished, "--configfile", str(path), "-n").stdout
+    plan = planned_jobs(dry)
+    assert plan["extract_features"] == 4, dry  # lung and outer crops of both backbones
+    assert "train_lung_unet" not in plan and "unet_masks" not in plan
 
 
 def test_robustness_store_holds_the_perturbed_test_images(finished):
@@ -225,7 +292,8 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     build["attribution"].update(train_per_generator=6, test_per_generator=5)
     build["generators"] = {f: {"epochs": 1} for f in ("vae", "dcgan", "upconv_gan")}
     config["backbones"] = {"lbp": {}}
-    config["attribution"].update(combine=[], robustness=[])
+    config["attribution"].update(backbones=["lbp"], combine=[], robustness=[])
+    config["membership"].update(backbones=["lbp"], crops=["full", "outer"], k=[2, 4])
     config["bootstrap"] = 20
     workdir = luna16_workdir(tmp_path, luna16)
     path = tmp_path / "luna16-small.yaml"
@@ -237,4 +305,9 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     splits = pd.read_csv(workdir / "results" / "builds" / "luna16" / "splits.tsv", sep="\t")
     assert splits["id"].str.startswith("patient").all()
     metrics = pd.read_csv(workdir / "results" / "metrics.tsv", sep="\t")
-    assert "ari_test" in set(metrics["metric"])
+    assert {"ari_test", "f1_test", "auc_test"} <= set(metrics["metric"])
+    quality = pd.read_csv(workdir / "results/luna16_db1/masks/quality.tsv", sep="\t")
+    # the manifest's independent lung boxes, rescaled to 32 px, against the classical masks
+    # real training images keep their slice names (test images are anonymised): 7 + 7 of them
+    assert quality["reference_n"].item() == 14
+    assert quality["reference_median_box_iou"].item() > 0.8

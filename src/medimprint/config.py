@@ -52,10 +52,22 @@ def check_config(config: dict) -> None:
                 f"config: backbones.{name}.weights is {weights!r}: not 'imagenet', 'random' "
                 "or an existing checkpoint file; fix the path"
             )
-    for members in config.get("attribution", {}).get("combine", []):
-        unknown = [m for m in members if m not in config["backbones"]]
+    lists = [("attribution.combine", m) for m in config.get("attribution", {}).get("combine", [])]
+    lists += [
+        (f"{section}.backbones", config[section]["backbones"])
+        for section in ("attribution", "membership")
+        if "backbones" in config.get(section, {})
+    ]
+    for key, names in lists:
+        unknown = [m for m in names if m not in config["backbones"]]
         if unknown:
             raise InputError(
-                f"config: attribution.combine lists {unknown}, which backbones does not have "
+                f"config: {key} lists {unknown}, which backbones does not have "
                 f"({', '.join(config['backbones'])}); add them to backbones or drop them"
             )
+    checkpoint = config.get("segmentation", {}).get("checkpoint")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise InputError(
+            f"config: segmentation.checkpoint {checkpoint!r} is not a file; fix the path, or "
+            "remove the key to train the lung UNet on the classical masks"
+        )

@@ -29,7 +29,7 @@ def embed_2d(x: np.ndarray, *, seed: int = 0) -> np.ndarray:
     return tsne.fit_transform(x)
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
@@ -55,7 +55,7 @@ def embedding_figure(
         ax.set_yticks([])
         ax.legend(markerscale=2, fontsize=8, loc="best")
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def examples_figure(
@@ -72,7 +72,7 @@ def examples_figure(
                 ax.imshow(images[col], cmap="gray", vmin=0, vmax=255)
         row[0].set_title(f"cluster {label}", fontsize=9, loc="left")
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def attribution_figures(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.attribution import CLEAN
+from medimprint.membership import select_run as select_membership_run
 
 STYLE = """<style>
 body { font-family: sans-serif; margin: 1.5em; }
@@ -105,10 +106,118 @@ def select_run(metrics: pd.DataFrame, dataset: str) -> str:
     return str(scored.loc[scored["value"].idxmax(), "run"])
 
 
-def metrics_html(metrics: pd.DataFrame) -> str:
-    """A standalone HTML page: the attribution grid per dataset, then every metric row."""
+REGION_PARTS = ["family", "crop", "features", "method", "distance"]
+CHOSEN_METRICS = [
+    "k",
+    "f1_train",
+    "auc_train",
+    "f1_test",
+    "auc_test",
+    "tpr_at_1pct_fpr_test",
+    "tpr_at_10pct_fpr_test",
+]
+
+
+def _membership_rows(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
+    rows = metrics[
+        (metrics["subtask"] == "membership") & metrics["run"].str.startswith(f"{family}/")
+    ]
+    parts = rows["run"].str.split("/", expand=True).reindex(columns=range(len(REGION_PARTS)))
+    parts.columns = REGION_PARTS
+    return pd.concat([rows, parts.drop(columns="family")], axis=1)
+
+
+def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Region runs in the layout of the paper's Table 3: one row per (crop, features, method,
+    distance); per membership dataset the k chosen on the training split, the cross-validated
+    training F1, and test F1 and AUC (when test labels exist); then the averages over datasets.
+    """
+    rows = _membership_rows(metrics, "regions")
+    if rows.empty:
+        return pd.DataFrame()
+    keys = REGION_PARTS[1:]
+    wide = rows.pivot_table(
+        index=keys, columns=["dataset", "metric"], values="value", aggfunc="first", sort=False
+    )
+    out = pd.DataFrame(index=wide.index)
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    shown = {"k": "k", "f1_train": "F1 train (CV)", "f1_test": "F1 test", "auc_test": "AUC test"}
+    for dataset in datasets:
+        for metric, title in shown.items():
+            if (dataset, metric) in wide.columns:
+                out[(dataset, title)] = wide[(dataset, metric)]
+    for metric, title in (("f1_train", "F1 train (CV)"), ("f1_test", "F1 test")):
+        present = [(d, metric) for d in datasets if (d, metric) in wide.columns]
+        if len(present) > 1:
+            out[("average", title)] = wide[present].mean(axis=1)
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["dataset", ""])
+    out = out.map(_cell)
+    out.index.names = ["crop", "features", "method", "distance"]
+    return out
+
+
+def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Per membership dataset, the run chosen on the training split and its scores with 95%
+    bootstrap intervals (test columns only when test labels exist)."""
+    rows = _membership_rows(metrics, family)
+    out = {}
+    for dataset in dict.fromkeys(rows["dataset"]):
+        run = select_membership_run(metrics, dataset, family)
+        chosen = rows[(rows["dataset"] == dataset) & (rows["run"] == run)].set_index("metric")
+        cells = {"run": run}
+        for metric in CHOSEN_METRICS:
+            if metric in chosen.index:
+                row = chosen.loc[metric]
+                cells[metric] = format_value(row["value"], row["ci_low"], row["ci_high"])
+        out[dataset] = cells
+    return pd.DataFrame(out).T.fillna("")
+
+
+#: Columns of the lung segmentation table, and their titles.
+SEGMENTATION_COLUMNS = {
+    "segmenter": "segmenter",
+    "images": "images",
+    "lung_found": "lungs found (fraction)",
+    "reference_n": "slices with reference lungs",
+    "reference_median_box_iou": "median box IoU",
+    "reference_p10_box_iou": "10th pct box IoU",
+    "reference_area_correlation": "area correlation",
+    "reference_area_ratio": "median area / reference",
+    "median_dice_vs_classical": "median Dice vs classical",
+}
+
+
+def segmentation_table(quality: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, its masks' agreement with reference lungs and with the classical masks."""
+    columns = [c for c in SEGMENTATION_COLUMNS if c in quality.columns]
+    table = quality.set_index("dataset")[columns].rename(columns=SEGMENTATION_COLUMNS)
+    return table.map(lambda v: v if isinstance(v, str) else _cell(v))
+
+
+def metrics_html(metrics: pd.DataFrame, segmentation: pd.DataFrame | None = None) -> str:
+    """A standalone HTML page: the attribution grid per dataset, the lung segmentation quality,
+    the membership tables, then every metric row."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", STYLE, "</head><body>"]
     parts.append("<h1>medimprint metrics</h1>")
+    if segmentation is not None and not segmentation.empty:
+        parts.append("<h2>Lung segmentation</h2>")
+        caption = (
+            "Lung masks against the reference lungs of the slices manifest (independent "
+            "segmentation, boxes rescaled to the image size) and against the classical masks"
+        )
+        table = segmentation_table(segmentation).to_html(escape=True)
+        parts.append(_captioned(table, caption))
+    regions = regions_table(metrics)
+    if not regions.empty:
+        parts.append("<h2>Membership — regions</h2>")
+        caption = (
+            "Distance to clusters of the generated images (paper's Table 3 layout; k and the "
+            "threshold chosen on the training split)"
+        )
+        parts.append(_captioned(regions.to_html(escape=True), caption))
+        caption = "Run chosen on the training split (cross-validated F1), per dataset"
+        chosen = membership_selection_table(metrics, "regions").to_html(escape=True)
+        parts.append(_captioned(chosen, caption))
     attribution = metrics[metrics["subtask"] == "attribution"]
     for dataset in sorted(attribution["dataset"].unique()):
         caption = f"Attribution ARI, dataset {html.escape(dataset)} (95% bootstrap interval)"
@@ -126,3 +235,14 @@ def metrics_html(metrics: pd.DataFrame) -> str:
     parts.append(metrics.to_html(index=False, escape=True, na_rep="", float_format="%.4f"))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _captioned(table_html: str, caption: str) -> str:
+    return table_html.replace(">", f"><caption>{html.escape(caption)}</caption>", 1)
+
+
+def _cell(value: float) -> str:
+    """Counts (k) as integers, scores with three decimals, missing as blank."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) > 1 else f"{value:.3f}"

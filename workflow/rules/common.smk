@@ -6,10 +6,13 @@ from snakemake.utils import validate
 
 from medimprint.attribution import CLEAN
 from medimprint.build import generator_plan
+from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
+from medimprint.cluster_distances import run_id as region_run_id
 from medimprint.backbones import downloads_weights
 from medimprint.config import NAMED_WEIGHTS, check_config
 from medimprint.data import dataset_files
 from medimprint.errors import InputError
+from medimprint.lung_quality import has_reference_lungs
 from medimprint.perturbations import NAME_REGEX as PERTURBATION_REGEX
 
 validate(config, "../schemas/config.schema.yaml")
@@ -25,7 +28,12 @@ ATTRIBUTION = [name for name, spec in DATASETS.items() if "attribution" in spec]
 MEMBERSHIP = [name for name, spec in DATASETS.items() if "membership" in spec]
 # A feature set is one backbone, or several concatenated ("efficientnet_lite0+dct").
 COMBINED = {"+".join(members): members for members in config["attribution"]["combine"]}
-FEATURE_SETS = BACKBONES + list(COMBINED)
+ATTRIBUTION_BACKBONES = config["attribution"].get("backbones", BACKBONES)
+FEATURE_SETS = ATTRIBUTION_BACKBONES + list(COMBINED)
+REGIONS = config["membership"]
+REGIONS_BACKBONES = REGIONS.get("backbones", BACKBONES)
+REGIONS_KS = REGIONS.get("k", list(DEFAULT_KS))
+SEGMENTER = config["segmentation"]["method"]
 # Test images as made, and after each perturbation of the robustness runs.
 VIEWS = [CLEAN] + config["attribution"]["robustness"]
 ENV = "../../envs/medimprint.yaml"
@@ -46,6 +54,7 @@ wildcard_constraints:
     reducer="none|pca90|pca95|lda|lda_pca|whiten",
     kmode="given|estimated",
     method="kmeans|hierarchical",
+    distance="|".join(DISTANCES),
     family="vae|dcgan|upconv_gan|pca_gaussian",
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
 
@@ -75,8 +84,28 @@ def dataset_inputs(wildcards):
 
 
 def masks_input(wildcards):
-    """The dataset's lung masks when the crop is a lung region."""
-    return [] if wildcards.crop == "full" else f"results/{wildcards.dataset}/masks.h5"
+    """The dataset's lung masks (of the configured segmenter) when the crop is a lung region."""
+    if wildcards.crop == "full":
+        return []
+    return f"results/{wildcards.dataset}/masks/{SEGMENTER}.h5"
+
+
+def reference_lungs_input(wildcards):
+    """The slices manifest of the dataset's build when it names reference lungs (LUNA16's
+    does), to measure the masks against; else nothing."""
+    build = BUILDS.get(DATASETS[wildcards.dataset].get("build"), {})
+    manifest = build.get("slices", {}).get("manifest")
+    if build.get("source") == "slices" and manifest and has_reference_lungs(manifest):
+        return manifest
+    return []
+
+
+def unet_checkpoint(wildcards):
+    """The lung UNet a dataset's masks come from: the configured checkpoint, or one trained on
+    the dataset's classical masks."""
+    return config["segmentation"].get(
+        "checkpoint", f"results/{wildcards.dataset}/segmenter/unet.pt"
+    )
 
 
 def weights_input(wildcards):
@@ -135,8 +164,37 @@ def feature_set_stores(dataset):
     }
 
 
+def region_runs(dataset):
+    """{run id (as in metrics.tsv): its scores, k-search and submission files} of a membership
+    dataset's region runs; one job per (crop, backbone, method) makes both distances."""
+    runs = {}
+    for crop, backbone, method, distance in itertools.product(
+        REGIONS["crops"], REGIONS_BACKBONES, REGIONS["methods"], DISTANCES
+    ):
+        prefix = f"results/{dataset}/membership/regions/{crop}/{backbone}/{method}"
+        runs[region_run_id(crop, backbone, method, distance)] = {
+            "scores": f"{prefix}_{distance}.tsv",
+            "search": f"{prefix}_k.tsv",
+            "metrics": f"{prefix}_metrics.tsv",
+            "submission": (
+                f"results/{dataset}/submissions/"
+                f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
+            ),
+        }
+    return runs
+
+
+def region_files(kind):
+    """Input function: one kind of file of every region run of the dataset."""
+    return lambda wildcards: sorted(
+        {run[kind] for run in region_runs(wildcards.dataset).values()}
+    )
+
+
 def dataset_metrics(wildcards):
     """Per-run metrics files of one dataset."""
+    if wildcards.dataset in MEMBERSHIP:
+        return region_files("metrics")(wildcards)
     return [
         f"{run}_metrics.tsv" for run in attribution_runs(wildcards.dataset).values()
     ]
@@ -144,8 +202,13 @@ def dataset_metrics(wildcards):
 
 def all_targets():
     return (
-        expand("results/{dataset}/manifest.tsv", dataset=MEMBERSHIP)
-        + expand("results/{dataset}/metrics.tsv", dataset=ATTRIBUTION)
+        expand("results/{dataset}/metrics.tsv", dataset=DATASETS)
+        + expand(
+            "results/{dataset}/membership/{output}",
+            dataset=MEMBERSHIP,
+            output=["regions_selected.tsv", "regions_scores.png", "regions_k.png"],
+        )
+        + expand("results/{dataset}/masks/overlays.png", dataset=MEMBERSHIP)
         + expand(
             "results/{dataset}/attribution/{figure}.png",
             dataset=ATTRIBUTION,

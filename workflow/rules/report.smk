@@ -18,7 +18,8 @@ rule dataset_metrics:
 
 rule metrics_report:
     input:
-        expand("results/{dataset}/metrics.tsv", dataset=ATTRIBUTION),
+        metrics=expand("results/{dataset}/metrics.tsv", dataset=DATASETS),
+        segmentation=expand("results/{dataset}/masks/quality.tsv", dataset=MEMBERSHIP),
     output:
         table="results/metrics.tsv",
         html=report(
@@ -27,7 +28,7 @@ rule metrics_report:
             category="Metrics",
             labels={
                 "dataset": "all",
-                "table": "attribution (paper's Table 2/5 layout)",
+                "table": "attribution (Tables 2, 5) and membership (Table 3) layouts",
             },
         ),
     log:
@@ -46,7 +47,10 @@ rule attribution_figures:
             f"{prefix}.tsv"
             for prefix in attribution_runs(wildcards.dataset, [CLEAN]).values()
         ],
-        stores=lambda wildcards: [store_path(wildcards.dataset, b) for b in BACKBONES],
+        stores=lambda wildcards: [
+            store_path(wildcards.dataset, b)
+            for b in set(ATTRIBUTION_BACKBONES).union(*COMBINED.values())
+        ],
     output:
         embedding=report(
             "results/{dataset}/attribution/embedding.png",

@@ -1,4 +1,4 @@
-"""Segment the lungs of every image of a dataset (classical segmenter) into masks.h5."""
+"""Segment the lungs of every image of a dataset with the classical segmenter."""
 
 from medimprint.data import read_manifest
 from medimprint.lungs import segment_to_store

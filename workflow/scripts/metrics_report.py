@@ -1,12 +1,16 @@
 """All datasets' metrics in one table, and the report's HTML tables."""
 
+import pandas as pd
+
 from medimprint.io import atomic_path, write_table
 from medimprint.metrics import read_metrics
 from medimprint.report import metrics_html
 from medimprint.runtime import job
 
 with job(snakemake):
-    table = read_metrics(list(snakemake.input))
+    table = read_metrics(list(snakemake.input.metrics))
     write_table(snakemake.output.table, table)
+    quality = [pd.read_csv(path, sep="\t") for path in snakemake.input.segmentation]
+    segmentation = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
     with atomic_path(snakemake.output.html) as tmp:
-        tmp.write_text(metrics_html(table))
+        tmp.write_text(metrics_html(table, segmentation))

@@ -1,0 +1,17 @@
+"""The report's region-run figures: score histograms of each crop's run chosen on the
+training split, and F1 against k for every run."""
+
+from medimprint.figures import save_figure
+from medimprint.membership_figures import f1_against_k, region_figure_data, score_histograms
+from medimprint.metrics import read_metrics
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    scores, searches = region_figure_data(
+        read_metrics([snakemake.input.metrics]),
+        snakemake.wildcards.dataset,
+        snakemake.params.runs,
+    )
+    log.info("histograms of %s", list(scores))
+    save_figure(score_histograms(scores), snakemake.output.scores)
+    save_figure(f1_against_k(searches), snakemake.output.k)

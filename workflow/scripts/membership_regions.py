@@ -1,0 +1,42 @@
+"""Membership by distance to clusters of the generated images, for one crop, backbone and
+clustering method (both distances)."""
+
+import pandas as pd
+
+from medimprint.cluster_distances import DISTANCES, RegionSetup, run_id, run_regions
+from medimprint.data import read_manifest
+from medimprint.features import read_features
+from medimprint.io import write_table
+from medimprint.membership import submission
+from medimprint.metrics import metric_rows
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    w, params = snakemake.wildcards, snakemake.params
+    manifest = read_manifest(snakemake.input.manifest)
+    ids, features = read_features(snakemake.input.features)
+    setup = RegionSetup(
+        method=w.method,
+        ks=tuple(params.ks),
+        linkage=params.linkage,
+        max_points=params.max_points,
+        folds=params.folds,
+        seed=params.seed,
+    )
+    runs = run_regions(manifest, ids, features, setup, n_boot=params.n_boot)
+    metrics, searches = [], []
+    for distance, scores_path, submission_path in zip(
+        DISTANCES, snakemake.output.scores, snakemake.output.submissions, strict=True
+    ):
+        run = runs[distance]
+        log.info("%s: k=%d threshold=%.4g", distance, run.k, run.threshold)
+        write_table(scores_path, run.scores)
+        tested = run.scores[run.scores["split"] == "test"]
+        write_table(
+            submission_path, submission(tested["id"].tolist(), tested["used"]), header=False
+        )
+        name = run_id(w.crop, w.backbone, w.method, distance)
+        metrics.append(metric_rows(w.dataset, "membership", name, run.metrics))
+        searches.append(run.search.assign(distance=distance))
+    write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))
+    write_table(snakemake.output.search, pd.concat(searches, ignore_index=True))

@@ -1,0 +1,16 @@
+"""Record the region run chosen on the training split and copy its submission."""
+
+import shutil
+
+from medimprint.io import atomic_path, write_table
+from medimprint.membership import select_run, selection_row
+from medimprint.metrics import read_metrics
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    metrics = read_metrics([snakemake.input.metrics])
+    run = select_run(metrics, snakemake.wildcards.dataset, "regions")
+    log.info("chosen on the training split: %s", run)
+    write_table(snakemake.output.table, selection_row(metrics, snakemake.wildcards.dataset, run))
+    with atomic_path(snakemake.output.submission) as tmp:
+        shutil.copyfile(snakemake.params.submissions[run], tmp)

@@ -1,0 +1,18 @@
+"""A dataset's lung-mask quality (agreement with reference lungs, Dice with the classical
+masks) and overlays of its masks on example slices, for the report."""
+
+from medimprint.data import read_manifest
+from medimprint.figures import save_figure
+from medimprint.io import write_table
+from medimprint.lung_quality import segmentation_report
+from medimprint.runtime import job
+
+with job(snakemake):
+    summary, figure = segmentation_report(
+        read_manifest(snakemake.input.manifest),
+        snakemake.input.masks,
+        reference_manifest=snakemake.input.reference or None,
+        classical_store=snakemake.input.classical or None,
+    )
+    write_table(snakemake.output.summary, summary.assign(dataset=snakemake.wildcards.dataset))
+    save_figure(figure, snakemake.output.overlays)
