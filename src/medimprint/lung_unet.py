@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -111,8 +111,10 @@ def train_unet(
     patience: int = 5,
     seed: int = 0,
     device: str = "cpu",
+    log: Callable[[str], None] | None = None,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """Train the UNet on uint8 ``images`` and bool ``masks`` (both ``N x H x W``).
+    """Train the UNet on uint8 ``images`` and bool ``masks`` (both ``N x H x W``); ``log``
+    gets one line per epoch.
 
     A seeded ``val_fraction`` of the images (at least one) is held out and scored by the mean
     Dice of its thresholded logits; training uses random flips, MONAI's Dice + BCE loss and
@@ -166,6 +168,8 @@ def train_unet(
                 ]
                 val_dice = torch.cat(scores).mean().item()
             rows.append((epoch, total / len(train), val_dice))
+            if log is not None:
+                log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.4f}, val Dice {val_dice:.4f}")
             if val_dice > best_dice:
                 best_dice, stale = val_dice, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

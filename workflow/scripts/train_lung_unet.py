@@ -19,6 +19,7 @@ with job(snakemake) as log:
         batch_size=params.batch_size,
         seed=params.seed,
         device=device,
+        log=log.info,
     )
     write_table(snakemake.output.history, history)
     save_checkpoint(
