@@ -50,7 +50,20 @@ def test_registry_dims():
         "dct": 64,
         "spectrum_residual": 32,
         "dct_residual": 64,
+        "pixels": 1024,
     }
+
+
+def test_pixels_are_the_area_averaged_image():
+    image = np.zeros((1, 64, 64), dtype=np.uint8)
+    image[0, :32, :] = 200  # top half bright
+    image[0, 0, 0] = 0
+    extractor = build_extractor("pixels", input_size=16)
+    feats = extractor(image).reshape(16, 16)
+    assert extractor.dim == 256 and feats.dtype == np.float32
+    np.testing.assert_allclose(feats[8:], 0.0)
+    np.testing.assert_allclose(feats[1:8], 200 / 255, rtol=1e-6)
+    assert feats[0, 0] == pytest.approx(200 * 15 / 16 / 255, rel=1e-3)  # a 4x4 box with one 0
 
 
 def test_unknown_backbone_lists_valid_names():

@@ -176,6 +176,15 @@ BACKBONES: dict[str, BackboneSpec] = {
             "medimprint.fingerprints",
             needs_torch=False,
         ),
+        BackboneSpec(
+            "pixels",
+            32 * 32,
+            32,
+            "area-averaged to input_size x input_size, x/255, flattened",
+            "the image itself, shrunk by area averaging to input_size squared (default 32): "
+            "pixel space for nearest-neighbour membership attacks (GAN-Leaks)",
+            needs_torch=False,
+        ),
     )
 }
 
@@ -529,6 +538,30 @@ class FingerprintExtractor(FeatureExtractor):
         return {**super().describe(), **self.fingerprint.describe()}
 
 
+class PixelExtractor(FeatureExtractor):
+    """The image shrunk to ``input_size`` squared by area averaging (PIL box filter), scaled to
+    [0, 1] and flattened: ``dim = input_size**2``."""
+
+    def __init__(self, spec: BackboneSpec, input_size: int | None = None):
+        side = input_size or spec.input_size
+        self.spec, self.name, self.dim = spec, spec.name, side * side
+        self.weights, self.device, self.input_size = "none", "cpu", side
+
+    def __call__(self, images: Any) -> np.ndarray:
+        from PIL import Image
+
+        images = _as_image_list(images)
+        if hasattr(images, "numpy") and not isinstance(images, np.ndarray):
+            images = images.numpy()
+        side = self.input_size
+        out = np.zeros((len(images), self.dim), dtype=np.float32)
+        for row, image in enumerate(images):
+            plane = Image.fromarray(np.asarray(image, dtype=np.float32))  # mode "F"
+            small = plane.resize((side, side), Image.Resampling.BOX)  # exact means, no rounding
+            out[row] = np.asarray(small, dtype=np.float32).ravel() / 255.0
+        return out
+
+
 def _fmt(values: tuple[float, ...]) -> str:
     return ",".join(f"{v:.4g}" for v in values)
 
@@ -691,10 +724,12 @@ def build_extractor(
     """Build the feature extractor ``name`` with ``weights`` (imagenet, random or a path).
 
     ``seed`` seeds random initialisation (the global RNG is left untouched); ``device`` None picks
-    CUDA when available; ``input_size`` overrides the square input side (CNNs only: LBP and the
-    fingerprints always work at native resolution).
+    CUDA when available; ``input_size`` overrides the square input side (CNNs and ``pixels``;
+    LBP and the fingerprints always work at native resolution).
     """
     spec = get_spec(name)
+    if spec.name == "pixels":
+        return PixelExtractor(spec, input_size)
     if not spec.needs_torch:
         return LBPExtractor(spec) if spec.lbp_scales else FingerprintExtractor(spec)
     if not isinstance(weights, str) or not weights:
