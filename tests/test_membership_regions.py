@@ -217,3 +217,17 @@ def test_membership_figures_have_one_panel_per_run_and_group():
     visible = [ax for ax in fig.get_axes() if ax.axison]
     assert len(fig.get_axes()) == 4 and len(visible) == 3
     assert len(visible[0].get_lines()) == 2  # one line per backbone/distance, no test lines
+
+
+def test_decide_with_a_methods_own_rule_applies_it_to_both_splits():
+    from medimprint.membership import decide
+
+    train = pd.DataFrame({"id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0]})
+    truth = pd.Series([1, 0], index=["x", "y"])
+    run = decide(
+        train, np.array([0.5, -1.0, -0.2, 0.3]), ["y", "x"], np.array([0.1, -0.1]), truth,
+        threshold=0.0, n_boot=0,
+    )  # fmt: skip
+    assert run.scores["used"].tolist() == [1, 0, 0, 1, 1, 0]
+    assert run.scores["label"].tolist() == ["1", "0", "1", "0", "0", "1"]  # test labels by id
+    assert run.metrics["f1_test"][0] == 0.0 and run.threshold == 0.0

@@ -34,7 +34,7 @@ from medimprint.membership import (
     auc,
     best_threshold,
     cross_validated_decisions,
-    evaluate,
+    decide,
     f1,
     real_test_ids,
     real_test_labels,
@@ -214,20 +214,19 @@ def _evaluate_run(
     train_scores, test_scores = scores_by_k
     labels = train["label"].to_numpy()
     k = choose_k(search)
-    threshold = best_threshold(train_scores[k], labels)
-    cv = cross_validated_decisions(train_scores[k], labels, folds=setup.folds, seed=setup.seed)
-    decisions = (test_scores[k] >= threshold).astype(int)
-    metrics = evaluate(labels, cv, train_scores[k], "train", n_boot=n_boot, seed=setup.seed)
-    nan = float("nan")
-    metrics["k"] = (float(k), nan, nan)
-    metrics["threshold"] = (float(threshold), nan, nan)
-    test_label = [""] * len(test)
+    run = decide(
+        train,
+        train_scores[k],
+        test,
+        test_scores[k],
+        truth,
+        folds=setup.folds,
+        seed=setup.seed,
+        n_boot=n_boot,
+    )
+    run.metrics["k"] = (float(k), float("nan"), float("nan"))
     if truth is not None:
         test_truth = truth.loc[test].to_numpy()
-        metrics.update(
-            evaluate(test_truth, decisions, test_scores[k], "test", n_boot=n_boot, seed=setup.seed)
-        )
-        test_label = [str(v) for v in test_truth]
         search = search.assign(
             f1_test=[
                 f1(test_truth, test_scores[j] >= best_threshold(train_scores[j], labels))
@@ -235,14 +234,8 @@ def _evaluate_run(
             ],
             auc_test=[auc(test_truth, test_scores[j]) for j in search["k"]],
         )
-    scores = pd.DataFrame(
-        {
-            "id": [*train["id"], *test],
-            "split": ["train"] * len(train) + ["test"] * len(test),
-            "label": [str(v) for v in labels] + test_label,
-            "distance": -np.r_[train_scores[k], test_scores[k]],
-            "score": np.r_[train_scores[k], test_scores[k]],
-            "used": np.r_[cv, decisions].astype(int),
-        }
+    scores = run.scores.assign(distance=-run.scores["score"])
+    scores = scores[["id", "split", "label", "distance", "score", "used"]]
+    return RegionRun(
+        scores=scores, search=search, k=k, threshold=run.threshold, metrics=run.metrics
     )
-    return RegionRun(scores=scores, search=search, k=k, threshold=threshold, metrics=metrics)

@@ -10,6 +10,8 @@ does (Carlini et al. 2022).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -150,6 +152,62 @@ def evaluate(
                 fn, labels, np.asarray(values), n_boot=n_boot, seed=seed
             )
     return out
+
+
+@dataclass
+class ScoredRun:
+    """A membership run's outcome: per-image table, metrics and the decision threshold."""
+
+    #: id, split, label ("" when unknown), score, used (training images: cross-validated)
+    scores: pd.DataFrame
+    metrics: Metrics
+    threshold: float
+
+
+def decide(
+    train: pd.DataFrame,
+    train_scores: np.ndarray,
+    test_ids: list[str],
+    test_scores: np.ndarray,
+    truth: pd.Series | None,
+    *,
+    threshold: float | None = None,
+    folds: int = FOLDS,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> ScoredRun:
+    """Decide used / not used from scores and evaluate.
+
+    Without ``threshold`` it is tuned on the training split (`best_threshold`) and training
+    decisions are cross-validated; a given ``threshold`` is a method's own fixed rule, applied
+    to both splits. Test labels (``truth``, by id) are read only after every decision.
+    """
+    labels = train["label"].to_numpy()
+    if threshold is None:
+        threshold = best_threshold(train_scores, labels)
+        train_decisions = cross_validated_decisions(train_scores, labels, folds=folds, seed=seed)
+    else:
+        train_decisions = (train_scores >= threshold).astype(int)
+    decisions = (test_scores >= threshold).astype(int)
+    metrics = evaluate(labels, train_decisions, train_scores, "train", n_boot=n_boot, seed=seed)
+    metrics["threshold"] = (float(threshold), float("nan"), float("nan"))
+    test_label = [""] * len(test_ids)
+    if truth is not None:
+        test_truth = truth.loc[test_ids].to_numpy()
+        metrics.update(
+            evaluate(test_truth, decisions, test_scores, "test", n_boot=n_boot, seed=seed)
+        )
+        test_label = [str(v) for v in test_truth]
+    scores = pd.DataFrame(
+        {
+            "id": [*train["id"], *test_ids],
+            "split": ["train"] * len(train) + ["test"] * len(test_ids),
+            "label": [str(v) for v in labels] + test_label,
+            "score": np.r_[train_scores, test_scores],
+            "used": np.r_[train_decisions, decisions].astype(int),
+        }
+    )
+    return ScoredRun(scores=scores, metrics=metrics, threshold=float(threshold))
 
 
 def submission(ids: list[str], decisions: np.ndarray) -> pd.DataFrame:
