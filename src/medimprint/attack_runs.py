@@ -1,0 +1,132 @@
+"""Membership runs beyond the paper: nearest-neighbour, epsilon-ball and density-ratio attacks
+in a feature space, and their rank ensemble, on a membership dataset.
+
+The reference set of known not-used images is the dataset's labelled not-used training images
+(each scored leave-one-out against it). Every choice (epsilon, ensemble members, threshold) is
+made on the labelled training split; test labels are read by `membership.decide` last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import StandardScaler
+
+from medimprint.attacks import (
+    choose_ensemble,
+    choose_epsilon,
+    domias_scores,
+    gan_leaks_scores,
+    monte_carlo_scores,
+    rank_average,
+)
+from medimprint.errors import InputError
+from medimprint.membership import (
+    ScoredRun,
+    decide,
+    real_test_ids,
+    real_test_labels,
+    training_labels,
+)
+
+#: Attacks on one feature space, by name.
+ATTACKS = ("gan_leaks", "monte_carlo", "domias")
+#: Feature spaces compared as they are (pixel intensities); others are standardised on the
+#: generated images first.
+RAW_SPACES = ("pixels",)
+
+
+def run_id(attack: str, space: str) -> str:
+    """An attack run's id in the metrics table."""
+    return f"attacks/{attack}/{space}"
+
+
+def run_attack(
+    manifest: pd.DataFrame,
+    ids: list[str],
+    features: np.ndarray,
+    attack: str,
+    *,
+    space: str,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> tuple[ScoredRun, pd.DataFrame | None]:
+    """One attack in one feature space; returns the run and, for Monte Carlo, the epsilon
+    search table."""
+    if attack not in ATTACKS:
+        raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
+    table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
+    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
+    if len(generated) < 2:
+        raise InputError(f"membership attacks need generated images, got {len(generated)}")
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    reference = train.loc[train["label"] == 0, "id"].tolist()
+    rows = {
+        name: table.loc[part].to_numpy()
+        for name, part in (("gen", generated), ("train", train["id"]), ("test", test))
+    }
+    rows["ref"] = table.loc[reference].to_numpy()
+    if space not in RAW_SPACES:
+        scaler = StandardScaler().fit(rows["gen"])
+        rows = {name: scaler.transform(x) for name, x in rows.items()}
+    labels = train["label"].to_numpy()
+    search = None
+    if attack == "monte_carlo":
+        epsilon, search = choose_epsilon(rows["train"], labels, rows["gen"], folds=folds, seed=seed)
+
+        def score(x: np.ndarray, _: list[str]) -> np.ndarray:
+            return monte_carlo_scores(x, rows["gen"], epsilon)
+    else:
+        attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
+
+        def score(x: np.ndarray, query_ids: list[str]) -> np.ndarray:
+            return attack_fn(x, rows["gen"], rows["ref"], query_ids, reference)
+
+    run = decide(
+        train,
+        score(rows["train"], train["id"].tolist()),
+        test,
+        score(rows["test"], test),
+        real_test_labels(manifest),
+        folds=folds,
+        seed=seed,
+        n_boot=n_boot,
+    )
+    if search is not None:
+        run.metrics["epsilon"] = (float(epsilon), float("nan"), float("nan"))
+    return run, search
+
+
+def run_ensemble(
+    manifest: pd.DataFrame,
+    scores: Mapping[str, pd.DataFrame],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> tuple[ScoredRun, pd.DataFrame]:
+    """Rank-average of the attack runs (``{run id: per-image table with id, split, score}``)
+    whose subset has the best cross-validated training F1; returns the run (its metrics hold
+    the number of members) and the table of every subset tried."""
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    by_id = {name: table.set_index("id")["score"] for name, table in scores.items()}
+    train_columns = {name: s.loc[train["id"]].to_numpy(dtype=float) for name, s in by_id.items()}
+    test_columns = {name: s.loc[test].to_numpy(dtype=float) for name, s in by_id.items()}
+    labels = train["label"].to_numpy()
+    members, subsets = choose_ensemble(train_columns, labels, folds=folds, seed=seed)
+    chosen = {name: train_columns[name] for name in members}
+    run = decide(
+        train,
+        rank_average(chosen),
+        test,
+        rank_average({name: test_columns[name] for name in members}, chosen),
+        real_test_labels(manifest),
+        folds=folds,
+        seed=seed,
+        n_boot=n_boot,
+    )
+    run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
+    return run, subsets

@@ -1,0 +1,52 @@
+"""Attack runs on a membership dataset: choices on the training split, test labels last."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medimprint.attack_runs import ATTACKS, run_attack, run_ensemble, run_id
+
+
+def _case(seed: int = 0, memorised: bool = True) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Generated images are near-copies of the used ones (or independent draws)."""
+    rng = np.random.default_rng(seed)
+    used, not_used = rng.normal(size=(40, 12)), rng.normal(size=(40, 12))
+    source = used if memorised else rng.normal(size=(40, 12))
+    generated = np.repeat(source, 5, axis=0) + 0.05 * rng.normal(size=(200, 12))
+    rows = [(f"g{i:03d}", "generated", "train", "") for i in range(200)]
+    for label in ("1", "0"):  # rows in the order of `used`, then `not_used`
+        split = ["test", "train"] * 20
+        rows += [(f"r{label}{i:02d}", "real", split[i], label) for i in range(40)]
+    manifest = pd.DataFrame(rows, columns=["id", "role", "split", "label"])
+    return manifest, manifest["id"].tolist(), np.vstack([generated, used, not_used])
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_memorised_images_are_found_and_test_labels_are_read_last(attack):
+    manifest, ids, features = _case()
+    run, search = run_attack(manifest, ids, features, attack, space="cnn", n_boot=0)
+    assert run.metrics["auc_test"][0] > 0.9 and run.metrics["f1_test"][0] > 0.8
+    assert (search is not None) == (attack == "monte_carlo")
+    blind = manifest.copy()
+    blind.loc[blind["split"] == "test", "label"] = ""
+    again, _ = run_attack(blind, ids, features, attack, space="cnn", n_boot=0)
+    assert again.scores["used"].tolist() == run.scores["used"].tolist()
+    assert "f1_test" not in again.metrics
+
+
+def test_independent_generator_leaks_nothing():
+    manifest, ids, features = _case(seed=1, memorised=False)
+    run, _ = run_attack(manifest, ids, features, "gan_leaks", space="pixels", n_boot=0)
+    assert 0.25 < run.metrics["auc_test"][0] < 0.75
+
+
+def test_ensemble_keeps_the_informative_attack():
+    manifest, ids, features = _case(seed=2)
+    informative, _ = run_attack(manifest, ids, features, "gan_leaks", space="cnn", n_boot=0)
+    noise = informative.scores.assign(score=np.random.default_rng(0).normal(size=80))
+    runs = {run_id("gan_leaks", "cnn"): informative.scores, run_id("noise", "cnn"): noise}
+    run, subsets = run_ensemble(manifest, runs, n_boot=0)
+    assert run.metrics["members"][0] == 1 and len(subsets) == 3
+    assert run.metrics["auc_test"][0] > 0.9
