@@ -189,7 +189,7 @@ def test_malicious_and_unusable_checkpoints_are_refused(tmp_path: Path):
         "missing.pt": "not found",
         "notes.txt": "not a loadable lung UNet checkpoint",
         "other.pt": "format 'other'",
-        "no_arch.pt": "lacks the UNet architecture",
+        "no_arch.pt": "lacks the lung UNet architecture",
         "wrong_size.pt": "does not fit the lung UNet",
     }
     for name, message in cases.items():

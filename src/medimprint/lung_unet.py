@@ -9,22 +9,22 @@ unpickled. Images of any size work: they are zero-padded to a multiple of 8 and 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
 from scipy import ndimage
 
+from medimprint.checkpoints import load_model, save_model
 from medimprint.data import load_images
 from medimprint.errors import InputError
-from medimprint.io import atomic_path, read_store
+from medimprint.io import read_store
 from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
+from medimprint.torch_runtime import as_input, check_images, deterministic, padded_forward
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
 FORMAT = "medimprint-lung-unet-1"
@@ -50,25 +50,9 @@ def build_unet(architecture: Mapping[str, object] | None = None) -> torch.nn.Mod
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits for ``N x 1 x H x W`` inputs of any size: zero-padded at the bottom and right to
-    a multiple of the UNet's total stride, then cropped back to ``H x W``."""
-    height, width = x.shape[-2:]
+    """Logits for ``N x 1 x H x W`` inputs of any size (padded to the UNet's total stride)."""
     multiple = int(np.prod(getattr(model, "strides", ARCHITECTURE["strides"])))
-    padded = F.pad(x, (0, -width % multiple, 0, -height % multiple))
-    return model(padded)[..., :height, :width]
-
-
-def _as_input(images: np.ndarray, device: str) -> torch.Tensor:
-    """uint8 ``N x H x W`` -> float32 ``N x 1 x H x W`` in [0, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)[:, None]
-
-
-def _check_images(images: np.ndarray) -> None:
-    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.dtype != np.uint8:
-        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
-        raise InputError(f"images must be a uint8 N x H x W array, got {got}")
-    if 0 in images.shape[1:]:
-        raise InputError(f"images have an empty size {images.shape[1:]}")
+    return padded_forward(model, x, multiple)
 
 
 def _dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -86,18 +70,6 @@ def _flip(
     for coin, dim in zip(coins, (-1, -2), strict=True):
         x, y = torch.where(coin, x.flip(dim), x), torch.where(coin, y.flip(dim), y)
     return x, y
-
-
-@contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    """Deterministic torch kernels (a warning where one has none), restoring the setting."""
-    was = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was, warn_only=warn_only)
 
 
 def train_unet(
@@ -123,7 +95,7 @@ def train_unet(
     history (``epoch``, ``train_loss``, ``val_dice``). Runs with the same arguments give
     identical weights on CPU; the global torch RNG state is left as it was.
     """
-    _check_images(images)
+    check_images(images)
     masks = np.asarray(masks)
     if masks.shape != images.shape:
         raise InputError(f"masks shape {masks.shape} differs from images shape {images.shape}")
@@ -140,10 +112,10 @@ def train_unet(
     order = rng.permutation(len(images))
     n_val = min(len(images) - 1, max(1, round(val_fraction * len(images))))
     val, train = np.sort(order[:n_val]), order[n_val:]
-    x_all = _as_input(images, device)
+    x_all = as_input(images, device)
     y_all = torch.from_numpy(masks).to(device).float()[:, None]
     rows, best_dice, best_state, stale = [], -1.0, None, 0
-    with _deterministic(), torch.random.fork_rng(devices=[]):
+    with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights; no CUDA randomness is used
         model = build_unet().to(device)
         flips = torch.Generator().manual_seed(seed)
@@ -187,13 +159,13 @@ def predict_masks(
     """Bool lung masks (``N x H x W``) of uint8 ``images``: sigmoid > 0.5, holes filled and
     components smaller than `MIN_LUNG_FRACTION` of the image dropped. Moves ``model`` to
     ``device``; CUDA runs in bfloat16 autocast, CPU in float32."""
-    _check_images(images)
+    check_images(images)
     model = model.to(device).eval()
     cuda = torch.device(device).type == "cuda"
     out = np.zeros(images.shape, dtype=bool)
     with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
         for start in range(0, len(images), batch_size):
-            logits = _forward(model, _as_input(images[start : start + batch_size], device))
+            logits = _forward(model, as_input(images[start : start + batch_size], device))
             out[start : start + batch_size] = (logits[:, 0] > 0).cpu().numpy()
     min_size = MIN_LUNG_FRACTION * images.shape[1] * images.shape[2]
     for i, mask in enumerate(out):
@@ -241,16 +213,7 @@ def predict_to_store(
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
     """Write ``model`` and ``meta`` (str/int/float values only, e.g. epochs, best_val_dice,
     image_size, trained_on) to ``path`` atomically, loadable with ``weights_only=True``."""
-    plain = {}
-    for key, value in meta.items():
-        value = value.item() if isinstance(value, np.generic) else value
-        if not isinstance(key, str) or not isinstance(value, str | int | float):
-            raise ValueError(f"checkpoint meta {key!r}: need a str key and a str/int/float value")
-        plain[key] = next(kind(value) for kind in (str, float, int) if isinstance(value, kind))
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    checkpoint = {"format": FORMAT, "architecture": ARCHITECTURE, "state_dict": state}
-    with atomic_path(path) as tmp:
-        torch.save({**checkpoint, "meta": plain}, tmp)
+    save_model(path, model, format=FORMAT, architecture=ARCHITECTURE, meta=meta)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
@@ -260,53 +223,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     .state_dict(), path)``), with empty meta. Loads with ``weights_only=True``, so files holding
     code are refused; any unusable file raises `InputError`.
     """
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: lung UNet checkpoint not found; {_FIX}") from None
-    except Exception as err:  # any unpickling failure means an unusable file
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        code = [line for line in lines if "global" in line.lower()]
-        if code:  # weights_only met a class or function: the file could run code
-            raise InputError(
-                f"{path}: refused: the file holds more than tensors and plain values "
-                f"({code[0][:200]}); checkpoints are loaded with weights_only=True so that no "
-                f"code in them runs; {_FIX}"
-            ) from None
-        boilerplate = (
-            "Weights only load failed",
-            "Please file an issue",
-            "Check the documentation",
-        )
-        reason = next((ln for ln in lines if not ln.startswith(boilerplate)), type(err).__name__)
-        raise InputError(
-            f"{path}: not a loadable lung UNet checkpoint ({reason[:200]}); {_FIX}"
-        ) from None
-    if (
-        isinstance(checkpoint, dict)
-        and checkpoint
-        and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
-    ):
-        checkpoint = {"format": FORMAT, "architecture": ARCHITECTURE, "state_dict": checkpoint}
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint)
-        raise InputError(
-            f"{path}: not a medimprint lung UNet checkpoint (format {found!r}, expected "
-            f"{FORMAT!r}); {_FIX}"
-        )
-    arch, state, meta = (checkpoint.get(k) for k in ("architecture", "state_dict", "meta"))
-    if not isinstance(arch, dict) or arch.keys() != ARCHITECTURE.keys():
-        raise InputError(
-            f"{path}: checkpoint lacks the UNet architecture (keys {sorted(ARCHITECTURE)}); {_FIX}"
-        )
-    if not isinstance(state, dict):
-        raise InputError(f"{path}: checkpoint lacks its state_dict; {_FIX}")
-    try:
-        model = build_unet(arch)
-        model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError, AssertionError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise InputError(
-            f"{path}: checkpoint does not fit the lung UNet ({reason}); {_FIX}"
-        ) from None
-    return model.eval(), dict(meta) if isinstance(meta, dict) else {}
+    return load_model(
+        path,
+        format=FORMAT,
+        build=build_unet,
+        architecture=ARCHITECTURE,
+        name="lung UNet",
+        fix=_FIX,
+    )

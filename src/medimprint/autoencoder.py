@@ -1,0 +1,200 @@
+"""A small 2-D MONAI autoencoder for reconstruction-error membership inference (the ImageCLEF
+paper's method B): trained on a membership database's generated images, it should reconstruct
+the real images the generator memorised better than unseen ones.
+
+`train_autoencoder` fits it (seeded, deterministic on CPU, best validation loss kept, early
+stopping); `reconstruction_errors` gives per-pixel squared error maps and `errors_to_store`
+streams them into an HDF5 store; `save_checkpoint` / `load_checkpoint` use weights_only
+checkpoints. Reconstructions go through a sigmoid, so they lie in [0, 1] like the inputs; images
+of any size work (zero-padded to a multiple of 8 and cropped back).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.networks.nets import AutoEncoder
+
+from medimprint.checkpoints import load_model, save_model
+from medimprint.data import load_images
+from medimprint.errors import InputError
+from medimprint.io import stream_store
+from medimprint.torch_runtime import as_input, check_images, deterministic, padded_forward
+
+#: Checkpoint format tag; `load_checkpoint` refuses any other.
+FORMAT = "medimprint-autoencoder-1"
+#: ``monai.networks.nets.AutoEncoder`` arguments (lists, so checkpoints hold plain values only).
+ARCHITECTURE: dict[str, int | list[int]] = {
+    "spatial_dims": 2,
+    "in_channels": 1,
+    "out_channels": 1,
+    "channels": [16, 32, 64],
+    "strides": [2, 2, 2],
+    "num_res_units": 1,
+}
+_FIX = (
+    "train it with the workflow's autoencoder rule or point at a checkpoint written by "
+    "medimprint (or at a state_dict of the same autoencoder)"
+)
+
+
+def build_autoencoder(architecture: Mapping[str, object] | None = None) -> torch.nn.Module:
+    """The autoencoder with ``architecture`` (default `ARCHITECTURE`), freshly initialised."""
+    arch = ARCHITECTURE if architecture is None else architecture
+    return AutoEncoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+
+
+def _reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reconstructions in [0, 1] of ``N x 1 x H x W`` inputs of any size."""
+    multiple = int(np.prod(getattr(model, "strides", ARCHITECTURE["strides"])))
+    return torch.sigmoid(padded_forward(model, x, multiple))
+
+
+def train_autoencoder(
+    images: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train the autoencoder on uint8 ``images`` (``N x H x W``) by the mean squared error of
+    its reconstructions of the [0, 1]-scaled images, with Adam; ``log`` gets one line per epoch.
+
+    A seeded ``val_fraction`` of the images (at least one) is held out. Returns the model of the
+    lowest validation loss (eval mode, on ``device``; training stops after ``patience`` epochs
+    without improvement) and the history (``epoch``, ``train_loss``, ``val_loss``). Runs with
+    the same arguments give identical weights on CPU; the global torch RNG is left alone.
+    """
+    check_images(images)
+    if len(images) < 2:
+        raise InputError(f"need at least 2 images (to train and to validate), got {len(images)}")
+    if min(epochs, batch_size, patience) < 1 or not 0 < val_fraction < 1:
+        raise ValueError(
+            f"need epochs, batch_size, patience >= 1 and 0 < val_fraction < 1, got {epochs}, "
+            f"{batch_size}, {patience}, {val_fraction}"
+        )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_val = min(len(images) - 1, max(1, round(val_fraction * len(images))))
+    val, train = np.sort(order[:n_val]), order[n_val:]
+    x_all = as_input(images, device)
+    rows, best_loss, best_state, stale = [], float("inf"), None, 0
+    with deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
+        model = build_autoencoder().to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            shuffled, total = rng.permutation(train), 0.0
+            for start in range(0, len(shuffled), batch_size):
+                x = x_all[torch.from_numpy(shuffled[start : start + batch_size]).to(device)]
+                optimiser.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.mse_loss(_reconstruct(model, x), x)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(x)
+            model.eval()
+            with torch.inference_mode():
+                val_loss = sum(
+                    torch.nn.functional.mse_loss(
+                        _reconstruct(model, x_all[part]), x_all[part], reduction="sum"
+                    ).item()
+                    for part in np.array_split(val, -(-len(val) // batch_size))
+                ) / (len(val) * images.shape[1] * images.shape[2])
+            rows.append((epoch, total / len(train), val_loss))
+            if log is not None:
+                log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
+            if val_loss < best_loss:
+                best_loss, stale = val_loss, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    model.load_state_dict(best_state)
+    return model.eval(), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
+
+
+def reconstruction_errors(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 ``N x H x W`` squared differences between uint8 ``images`` scaled to [0, 1] and
+    their reconstructions. Moves ``model`` to ``device``; CUDA runs in bfloat16 autocast, CPU in
+    float32."""
+    check_images(images)
+    model = model.to(device).eval()
+    cuda = torch.device(device).type == "cuda"
+    out = np.empty(images.shape, dtype=np.float32)
+    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+        for start in range(0, len(images), batch_size):
+            x = as_input(images[start : start + batch_size], device)
+            error = (_reconstruct(model, x).float() - x).square_()
+            out[start : start + batch_size] = error[:, 0].cpu().numpy()
+    return out
+
+
+def errors_to_store(
+    model: torch.nn.Module,
+    ids: Sequence[str],
+    paths: Sequence[str | os.PathLike],
+    out_path: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    chunk: int = 256,
+) -> None:
+    """Write the error maps of the images at ``paths`` (one id each) to an HDF5 store under
+    ``errors``, ``chunk`` images at a time (memory stays bounded), atomically."""
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(ids)} ids for {len(paths)} image paths")
+
+    def errors() -> Iterator[np.ndarray]:
+        for start in range(0, len(paths), chunk):
+            images = load_images(paths[start : start + chunk])
+            yield from reconstruction_errors(model, images, device=device)
+
+    stream_store(out_path, [str(i) for i in ids], "errors", errors(), {"model": "autoencoder"})
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
+    """Write ``model`` and ``meta`` (str/int/float values only, e.g. epochs, best_val_loss,
+    image_size, trained_on) to ``path`` atomically, loadable with ``weights_only=True``."""
+    save_model(path, model, format=FORMAT, architecture=ARCHITECTURE, meta=meta)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """The autoencoder (eval mode, CPU) and meta of a checkpoint written by `save_checkpoint`
+    (or of a bare ``state_dict`` of the `ARCHITECTURE` autoencoder, with empty meta); files
+    holding code, or otherwise unusable, raise `InputError`."""
+    return load_model(
+        path,
+        format=FORMAT,
+        build=build_autoencoder,
+        architecture=ARCHITECTURE,
+        name="autoencoder",
+        fix=_FIX,
+    )
+
+
+def generated_images(manifest: pd.DataFrame) -> np.ndarray:
+    """The images the autoencoder learns: the dataset's generated images (never real ones)."""
+    rows = manifest[manifest["role"] == "generated"]
+    if len(rows) < 2:
+        raise InputError(f"the autoencoder needs generated images to learn, got {len(rows)}")
+    return load_images(rows["path"].tolist())
+
+
+def real_errors_to_store(
+    model: torch.nn.Module, manifest: pd.DataFrame, out_path: str | os.PathLike, **kwargs: object
+) -> None:
+    """`errors_to_store` for every real image of a membership dataset (train and test)."""
+    real = manifest[manifest["role"] == "real"]
+    errors_to_store(model, real["id"].tolist(), real["path"].tolist(), out_path, **kwargs)

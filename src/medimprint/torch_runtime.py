@@ -1,0 +1,47 @@
+"""Torch helpers shared by the image models: deterministic kernels, uint8 images as tensors, and
+forward passes on images of any size (zero-padded to the network's stride, cropped back)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from medimprint.errors import InputError
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic torch kernels (a warning where one has none), restoring the setting."""
+    was = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
+def check_images(images: np.ndarray) -> None:
+    """Raise `InputError` unless ``images`` is a non-empty-sized uint8 ``N x H x W`` array."""
+    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.dtype != np.uint8:
+        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images)
+        raise InputError(f"images must be a uint8 N x H x W array, got {got}")
+    if 0 in images.shape[1:]:
+        raise InputError(f"images have an empty size {images.shape[1:]}")
+
+
+def as_input(images: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 ``N x H x W`` -> float32 ``N x 1 x H x W`` in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)[:, None]
+
+
+def padded_forward(model: torch.nn.Module, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``model(x)`` for ``N x C x H x W`` inputs of any size: zero-padded at the bottom and right
+    to a multiple of ``multiple`` (the network's total stride), then cropped back to ``H x W``."""
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (0, -width % multiple, 0, -height % multiple))
+    return model(padded)[..., :height, :width]
