@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from medimprint.attack_runs import ATTACKS, run_attack, run_ensemble, run_id
+from medimprint.errors import InputError
 
 
 def _case(seed: int = 0, memorised: bool = True) -> tuple[pd.DataFrame, list[str], np.ndarray]:
@@ -50,3 +51,19 @@ def test_ensemble_keeps_the_informative_attack():
     run, subsets = run_ensemble(manifest, runs, n_boot=0)
     assert run.metrics["members"][0] == 1 and len(subsets) == 3
     assert run.metrics["auc_test"][0] > 0.9
+
+
+def test_reconstruction_runs_use_the_papers_rule():
+    from medimprint.attack_runs import run_reconstruction
+
+    manifest = _case()[0]
+    real = manifest[manifest["role"] == "real"]
+    rng = np.random.default_rng(3)
+    errors = rng.uniform(0, 0.01, size=(len(real), 16, 16)).astype(np.float32)
+    used = (real["label"] == "1").to_numpy()
+    errors[used, 4:12, 4:12] += 0.05  # used images reconstruct worse in the middle
+    for method in ("mean_mse", "ssim"):
+        run = run_reconstruction(manifest, real["id"].tolist(), errors, method, n_boot=0)
+        assert run.threshold == 0.0 and run.metrics["f1_test"][0] == 1.0, method
+    with pytest.raises(InputError, match="no reconstruction errors"):
+        run_reconstruction(manifest, real["id"].tolist()[1:], errors[1:], "ssim", n_boot=0)

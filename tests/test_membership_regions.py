@@ -231,3 +231,13 @@ def test_decide_with_a_methods_own_rule_applies_it_to_both_splits():
     assert run.scores["used"].tolist() == [1, 0, 0, 1, 1, 0]
     assert run.scores["label"].tolist() == ["1", "0", "1", "0", "0", "1"]  # test labels by id
     assert run.metrics["f1_test"][0] == 0.0 and run.threshold == 0.0
+
+
+def test_attacks_table_lists_attack_runs_only():
+    from medimprint.metrics import metric_rows
+    from medimprint.report import attacks_table
+
+    attack = metric_rows("db1", "membership", "attacks/gan_leaks/pixels", {"auc_test": (0.8, 0, 1)})
+    table = attacks_table(pd.concat([_metrics_rows(), attack]))
+    assert table.index.tolist() == ["attacks/gan_leaks/pixels"]
+    assert table.loc["attacks/gan_leaks/pixels", ("db1", "AUC test")] == "0.800"

@@ -124,6 +124,7 @@ def test_report_shows_metrics_and_attribution_figures(finished):
     html = (finished / "results" / "report" / "metrics.html").read_text()
     assert "Robustness, dataset tiny_attribution" in html and "jpeg90 change" in html
     assert "Membership — regions" in html and "F1 train (CV)" in html
+    assert "Membership — reconstruction and distances" in html and "attacks/ensemble" in html
 
 
 def test_lung_region_features_come_from_the_lung_masks(finished):
@@ -152,15 +153,24 @@ def test_membership_region_runs_and_submissions(finished):
         for distance in ("min", "mean")
     }
     membership = metrics[metrics["subtask"] == "membership"]
-    assert set(membership["run"]) == runs
+    attacks = {
+        f"attacks/{attack}/{space}"
+        for attack in ("gan_leaks", "monte_carlo", "domias")
+        for space in ("lbp", "resnet50")
+    }
+    paper_b = {"autoencoder/mean_mse", "autoencoder/ssim"}
+    assert set(membership["run"]) == runs | attacks | paper_b | {"attacks/ensemble"}
+    membership = membership[membership["run"].str.startswith("regions/")]
     for metric in ("f1_train", "f1_test", "auc_test", "tpr_at_1pct_fpr_test", "k"):
         assert len(membership[membership["metric"] == metric]) == len(runs), metric
     chosen_k = membership.loc[membership["metric"] == "k", "value"]
     assert set(chosen_k) <= set(config["k"])
     manifest = pd.read_csv(finished / "results/tiny_db1/manifest.tsv", sep="\t", dtype=str)
     test_ids = manifest.loc[(manifest["role"] == "real") & (manifest["split"] == "test"), "id"]
-    files = sorted((finished / "results/tiny_db1/submissions").glob("membership_regions_*.csv"))
-    assert len(files) == len(runs) + 1  # every run, and the one chosen on the training split
+    files = sorted((finished / "results/tiny_db1/submissions").glob("membership_*.csv"))
+    # every run, the region run chosen on the training split, the paper's method B runs, the
+    # attacks and their ensemble
+    assert len(files) == len(runs) + 1 + len(paper_b) + len(attacks) + 1
     for path in files:
         lines = path.read_text().splitlines()
         ids = [line.split(",")[0] for line in lines]
@@ -246,6 +256,7 @@ def test_offline_imagenet_download_fails_cleanly(tmp_path, monkeypatch):
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["backbones"] = {"resnet50": {"weights": "imagenet"}}
     config["attribution"]["combine"] = []
+    config["attacks"] = {}  # every backbone
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -294,6 +305,8 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     config["backbones"] = {"lbp": {}}
     config["attribution"].update(backbones=["lbp"], combine=[], robustness=[])
     config["membership"].update(backbones=["lbp"], crops=["full", "outer"], k=[2, 4])
+    config["attacks"] = {"spaces": ["lbp"], "methods": ["gan_leaks"]}
+    config["autoencoder"] = {"epochs": 2}
     config["bootstrap"] = 20
     workdir = luna16_workdir(tmp_path, luna16)
     path = tmp_path / "luna16-small.yaml"

@@ -1,5 +1,6 @@
-"""Membership runs beyond the paper: nearest-neighbour, epsilon-ball and density-ratio attacks
-in a feature space, and their rank ensemble, on a membership dataset.
+"""Membership runs on a membership dataset: the paper's reconstruction-error runs (mean-MSE,
+SSIM), attacks beyond the paper (nearest-neighbour, epsilon-ball and density-ratio in a feature
+space), and their rank ensemble.
 
 The reference set of known not-used images is the dataset's labelled not-used training images
 (each scored leave-one-out against it). Every choice (epsilon, ensemble members, threshold) is
@@ -19,8 +20,10 @@ from medimprint.attacks import (
     choose_epsilon,
     domias_scores,
     gan_leaks_scores,
+    mean_mse_scores,
     monte_carlo_scores,
     rank_average,
+    ssim_scores,
 )
 from medimprint.errors import InputError
 from medimprint.membership import (
@@ -33,6 +36,8 @@ from medimprint.membership import (
 
 #: Attacks on one feature space, by name.
 ATTACKS = ("gan_leaks", "monte_carlo", "domias")
+#: The paper's runs on the autoencoder's reconstruction-error maps.
+RECONSTRUCTION_RUNS = ("mean_mse", "ssim")
 #: Feature spaces compared as they are (pixel intensities); others are standardised on the
 #: generated images first.
 RAW_SPACES = ("pixels",)
@@ -130,3 +135,42 @@ def run_ensemble(
     )
     run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
     return run, subsets
+
+
+def run_reconstruction(
+    manifest: pd.DataFrame,
+    ids: list[str],
+    errors: np.ndarray,
+    method: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ScoredRun:
+    """The paper's method B on error maps (``N x H x W`` by ``ids``): ``mean_mse`` (nearest of
+    the used / not-used centroids of the mean error) or ``ssim`` (higher SSIM with the used /
+    not-used mean error map). Its own rule decides, as in the paper (score >= 0: nearer or more
+    similar to the used class; exact ties count as used); no threshold is tuned."""
+    if method not in RECONSTRUCTION_RUNS:
+        raise InputError(f"unknown reconstruction run {method!r}; use one of {RECONSTRUCTION_RUNS}")
+    rows = {image_id: row for row, image_id in enumerate(ids)}
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    missing = [i for i in [*train["id"], *test] if i not in rows]
+    if missing:
+        raise InputError(
+            f"no reconstruction errors for {len(missing)} real images (first: {missing[:3]}); "
+            "delete errors.h5 so the workflow rebuilds it"
+        )
+    train_maps = errors[[rows[i] for i in train["id"]]]
+    test_maps = errors[[rows[i] for i in test]]
+    labels = train["label"].to_numpy()
+    score = mean_mse_scores if method == "mean_mse" else ssim_scores
+    return decide(
+        train,
+        score(train_maps, labels, train_maps),
+        test,
+        score(train_maps, labels, test_maps),
+        real_test_labels(manifest),
+        threshold=0.0,
+        seed=seed,
+        n_boot=n_boot,
+    )

@@ -58,6 +58,8 @@ def check_config(config: dict) -> None:
         for section in ("attribution", "membership")
         if "backbones" in config.get(section, {})
     ]
+    if "spaces" in config.get("attacks", {}):
+        lists.append(("attacks.spaces", config["attacks"]["spaces"]))
     for key, names in lists:
         unknown = [m for m in names if m not in config["backbones"]]
         if unknown:

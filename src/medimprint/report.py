@@ -156,6 +156,34 @@ def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The paper's reconstruction runs, the attacks and their ensemble (Table 4 layout,
+    extended): one row per run; per
+    membership dataset the cross-validated training F1 and AUC, and test F1, AUC and TPR at 1%
+    FPR (when test labels exist)."""
+    rows = metrics[(metrics["subtask"] == "membership") & metrics["run"].str.startswith("attacks/")]
+    if rows.empty:
+        return pd.DataFrame()
+    wide = rows.pivot_table(
+        index="run", columns=["dataset", "metric"], values="value", aggfunc="first", sort=False
+    )
+    shown = {
+        "f1_train": "F1 train (CV)",
+        "auc_train": "AUC train",
+        "f1_test": "F1 test",
+        "auc_test": "AUC test",
+        "tpr_at_1pct_fpr_test": "TPR@1%FPR test",
+    }
+    out = pd.DataFrame(index=wide.index)
+    for dataset in dict.fromkeys(rows["dataset"]):
+        for metric, title in shown.items():
+            if (dataset, metric) in wide.columns:
+                out[(dataset, title)] = wide[(dataset, metric)]
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["dataset", ""])
+    out.index.name = "run"
+    return out.map(_cell)
+
+
 def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
     """Per membership dataset, the run chosen on the training split and its scores with 95%
     bootstrap intervals (test columns only when test labels exist)."""
@@ -218,6 +246,14 @@ def metrics_html(metrics: pd.DataFrame, segmentation: pd.DataFrame | None = None
         caption = "Run chosen on the training split (cross-validated F1), per dataset"
         chosen = membership_selection_table(metrics, "regions").to_html(escape=True)
         parts.append(_captioned(chosen, caption))
+    attacks = attacks_table(metrics)
+    if not attacks.empty:
+        parts.append("<h2>Membership — reconstruction and distances</h2>")
+        caption = (
+            "Attacks beyond the paper (GAN-Leaks, Monte Carlo, DOMIAS per feature space) and "
+            "their rank ensemble; every choice on the training split"
+        )
+        parts.append(_captioned(attacks.to_html(escape=True), caption))
     attribution = metrics[metrics["subtask"] == "attribution"]
     for dataset in sorted(attribution["dataset"].unique()):
         caption = f"Attribution ARI, dataset {html.escape(dataset)} (95% bootstrap interval)"

@@ -5,6 +5,8 @@ import re
 from snakemake.utils import validate
 
 from medimprint.attribution import CLEAN
+from medimprint.attack_runs import RECONSTRUCTION_RUNS
+from medimprint.attack_runs import run_id as attack_run_id
 from medimprint.build import generator_plan
 from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
 from medimprint.cluster_distances import run_id as region_run_id
@@ -34,6 +36,7 @@ REGIONS = config["membership"]
 REGIONS_BACKBONES = REGIONS.get("backbones", BACKBONES)
 REGIONS_KS = REGIONS.get("k", list(DEFAULT_KS))
 SEGMENTER = config["segmentation"]["method"]
+ATTACK_SPACES = config["attacks"].get("spaces", BACKBONES)
 # Test images as made, and after each perturbation of the robustness runs.
 VIEWS = [CLEAN] + config["attribution"]["robustness"]
 ENV = "../../envs/medimprint.yaml"
@@ -55,6 +58,8 @@ wildcard_constraints:
     kmode="given|estimated",
     method="kmeans|hierarchical",
     distance="|".join(DISTANCES),
+    attack="gan_leaks|monte_carlo|domias",
+    space=_alternatives(BACKBONES),
     family="vae|dcgan|upconv_gan|pca_gaussian",
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
 
@@ -191,10 +196,40 @@ def region_files(kind):
     )
 
 
+def attack_runs(dataset):
+    """{run id: its per-image scores file} of a membership dataset's attack runs."""
+    return {
+        attack_run_id(attack, space): (
+            f"results/{dataset}/membership/attacks/{attack}/{space}.tsv"
+        )
+        for attack, space in itertools.product(
+            config["attacks"]["methods"], ATTACK_SPACES
+        )
+    }
+
+
+def ensemble_members(dataset):
+    """{run id: scores file} of every run the ensemble may combine: the attacks and the
+    paper's reconstruction runs."""
+    reconstruction = {
+        f"autoencoder/{run}": f"results/{dataset}/membership/autoencoder/{run}.tsv"
+        for run in RECONSTRUCTION_RUNS
+    }
+    return attack_runs(dataset) | reconstruction
+
+
 def dataset_metrics(wildcards):
     """Per-run metrics files of one dataset."""
     if wildcards.dataset in MEMBERSHIP:
-        return region_files("metrics")(wildcards)
+        attacks = [
+            path.removesuffix(".tsv") + "_metrics.tsv"
+            for path in attack_runs(wildcards.dataset).values()
+        ]
+        others = [
+            f"results/{wildcards.dataset}/membership/{name}"
+            for name in ("autoencoder/metrics.tsv", "attacks/ensemble_metrics.tsv")
+        ]
+        return region_files("metrics")(wildcards) + attacks + others
     return [
         f"{run}_metrics.tsv" for run in attribution_runs(wildcards.dataset).values()
     ]

@@ -80,3 +80,115 @@ rule membership_figures:
         runs=lambda wildcards: region_runs(wildcards.dataset),
     script:
         "../scripts/membership_figures.py"
+
+
+# Beyond the paper: nearest-neighbour (GAN-Leaks), epsilon-ball (Monte Carlo) and density-ratio
+# (DOMIAS) attacks in a feature space, then their rank ensemble.
+rule membership_attack:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        features=lambda wildcards: store_path(wildcards.dataset, wildcards.space),
+    output:
+        scores="results/{dataset}/membership/attacks/{attack}/{space}.tsv",
+        metrics="results/{dataset}/membership/attacks/{attack}/{space}_metrics.tsv",
+        submission="results/{dataset}/submissions/membership_attacks_{attack}_{space}.csv",
+    log:
+        "logs/membership_attack/{dataset}/{attack}/{space}.log",
+    benchmark:
+        "results/benchmarks/membership_attack/{dataset}/{attack}/{space}.tsv"
+    conda:
+        ENV
+    params:
+        folds=config["attacks"]["folds"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/membership_attack.py"
+
+
+rule membership_ensemble:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        scores=lambda wildcards: list(ensemble_members(wildcards.dataset).values()),
+    output:
+        scores="results/{dataset}/membership/attacks/ensemble.tsv",
+        subsets="results/{dataset}/membership/attacks/ensemble_subsets.tsv",
+        metrics="results/{dataset}/membership/attacks/ensemble_metrics.tsv",
+        submission="results/{dataset}/submissions/membership_attacks_ensemble.csv",
+    log:
+        "logs/membership_ensemble/{dataset}.log",
+    conda:
+        ENV
+    params:
+        runs=lambda wildcards: ensemble_members(wildcards.dataset),
+        folds=config["attacks"]["folds"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/membership_ensemble.py"
+
+
+# The paper's method B: an autoencoder trained on the generated images, reconstruction errors
+# of the real images, and the mean-MSE and SSIM runs on them.
+rule train_autoencoder:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+    output:
+        model="results/{dataset}/autoencoder/model.pt",
+        history="results/{dataset}/autoencoder/history.tsv",
+    log:
+        "logs/train_autoencoder/{dataset}.log",
+    benchmark:
+        "results/benchmarks/train_autoencoder/{dataset}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        options=config["autoencoder"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_autoencoder.py"
+
+
+rule reconstruction_errors:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        model="results/{dataset}/autoencoder/model.pt",
+    output:
+        "results/{dataset}/autoencoder/errors.h5",
+    log:
+        "logs/reconstruction_errors/{dataset}.log",
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+    script:
+        "../scripts/reconstruction_errors.py"
+
+
+rule membership_reconstruction:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        errors="results/{dataset}/autoencoder/errors.h5",
+    output:
+        scores=expand(
+            "results/{{dataset}}/membership/autoencoder/{run}.tsv",
+            run=RECONSTRUCTION_RUNS,
+        ),
+        metrics="results/{dataset}/membership/autoencoder/metrics.tsv",
+        submissions=expand(
+            "results/{{dataset}}/submissions/membership_autoencoder_{run}.csv",
+            run=RECONSTRUCTION_RUNS,
+        ),
+    log:
+        "logs/membership_reconstruction/{dataset}.log",
+    conda:
+        ENV
+    params:
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/membership_reconstruction.py"

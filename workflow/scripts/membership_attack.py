@@ -1,0 +1,37 @@
+"""One membership attack (GAN-Leaks, Monte Carlo or DOMIAS) in one feature space."""
+
+from medimprint.attack_runs import run_attack, run_id
+from medimprint.data import read_manifest
+from medimprint.features import read_features
+from medimprint.io import write_table
+from medimprint.membership import submission
+from medimprint.metrics import metric_rows
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    w, params = snakemake.wildcards, snakemake.params
+    manifest = read_manifest(snakemake.input.manifest)
+    ids, features = read_features(snakemake.input.features)
+    run, search = run_attack(
+        manifest,
+        ids,
+        features,
+        w.attack,
+        space=w.space,
+        folds=params.folds,
+        seed=params.seed,
+        n_boot=params.n_boot,
+    )
+    if search is not None:
+        log.info("epsilon search:\n%s", search.to_string(index=False))
+    tested = run.scores[run.scores["split"] == "test"]
+    write_table(snakemake.output.scores, run.scores)
+    write_table(
+        snakemake.output.metrics,
+        metric_rows(w.dataset, "membership", run_id(w.attack, w.space), run.metrics),
+    )
+    write_table(
+        snakemake.output.submission,
+        submission(tested["id"].tolist(), tested["used"]),
+        header=False,
+    )

@@ -1,0 +1,29 @@
+"""Rank ensemble of a dataset's membership attacks, members chosen on the training split."""
+
+from medimprint.attack_runs import run_ensemble
+from medimprint.data import read_manifest
+from medimprint.io import read_table, write_table
+from medimprint.membership import submission
+from medimprint.metrics import metric_rows
+from medimprint.runtime import job
+
+with job(snakemake) as log:
+    params = snakemake.params
+    manifest = read_manifest(snakemake.input.manifest)
+    scores = {run: read_table(path) for run, path in params.runs.items()}
+    run, subsets = run_ensemble(
+        manifest, scores, folds=params.folds, seed=params.seed, n_boot=params.n_boot
+    )
+    log.info("subsets:\n%s", subsets.to_string(index=False))
+    tested = run.scores[run.scores["split"] == "test"]
+    write_table(snakemake.output.scores, run.scores)
+    write_table(snakemake.output.subsets, subsets)
+    write_table(
+        snakemake.output.metrics,
+        metric_rows(snakemake.wildcards.dataset, "membership", "attacks/ensemble", run.metrics),
+    )
+    write_table(
+        snakemake.output.submission,
+        submission(tested["id"].tolist(), tested["used"]),
+        header=False,
+    )

@@ -1,0 +1,30 @@
+"""The paper's mean-MSE and SSIM membership runs on the reconstruction-error maps."""
+
+import pandas as pd
+
+from medimprint.attack_runs import RECONSTRUCTION_RUNS, run_reconstruction
+from medimprint.data import read_manifest
+from medimprint.io import read_store, write_table
+from medimprint.membership import submission
+from medimprint.metrics import metric_rows
+from medimprint.runtime import job
+
+with job(snakemake):
+    params = snakemake.params
+    manifest = read_manifest(snakemake.input.manifest)
+    ids, arrays, _ = read_store(snakemake.input.errors, ["errors"])
+    metrics = []
+    for method, scores_path, submission_path in zip(
+        RECONSTRUCTION_RUNS, snakemake.output.scores, snakemake.output.submissions, strict=True
+    ):
+        run = run_reconstruction(
+            manifest, ids, arrays["errors"], method, n_boot=params.n_boot, seed=params.seed
+        )
+        tested = run.scores[run.scores["split"] == "test"]
+        write_table(scores_path, run.scores)
+        write_table(
+            submission_path, submission(tested["id"].tolist(), tested["used"]), header=False
+        )
+        name = f"autoencoder/{method}"
+        metrics.append(metric_rows(snakemake.wildcards.dataset, "membership", name, run.metrics))
+    write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))

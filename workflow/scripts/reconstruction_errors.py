@@ -1,0 +1,11 @@
+"""Squared reconstruction-error maps of every real image of a membership database."""
+
+from medimprint.autoencoder import load_checkpoint, real_errors_to_store
+from medimprint.data import read_manifest
+from medimprint.runtime import job, pick_device
+
+with job(snakemake):
+    model, _ = load_checkpoint(snakemake.input.model)
+    real_errors_to_store(
+        model, read_manifest(snakemake.input.manifest), snakemake.output[0], device=pick_device()
+    )
