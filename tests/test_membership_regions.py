@@ -239,5 +239,16 @@ def test_attacks_table_lists_attack_runs_only():
 
     attack = metric_rows("db1", "membership", "attacks/gan_leaks/pixels", {"auc_test": (0.8, 0, 1)})
     table = attacks_table(pd.concat([_metrics_rows(), attack]))
-    assert table.index.tolist() == ["attacks/gan_leaks/pixels"]
+    assert table.index.tolist() == ["attacks/gan_leaks/pixels"]  # region runs left out
     assert table.loc["attacks/gan_leaks/pixels", ("db1", "AUC test")] == "0.800"
+
+
+def test_attacks_table_includes_the_papers_reconstruction_runs():
+    from medimprint.metrics import metric_rows
+    from medimprint.report import attacks_table
+
+    rows = [
+        metric_rows("db1", "membership", run, {"f1_test": (0.5, 0, 1)})
+        for run in ("autoencoder/ssim", "attacks/ensemble")
+    ]
+    assert attacks_table(pd.concat(rows)).index.tolist() == ["autoencoder/ssim", "attacks/ensemble"]

@@ -23,7 +23,14 @@ from medimprint.checkpoints import load_model, save_model
 from medimprint.data import load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
-from medimprint.torch_runtime import as_input, check_images, deterministic, padded_forward
+from medimprint.torch_runtime import (
+    as_input,
+    build_monai,
+    check_images,
+    deterministic,
+    padded_forward,
+    total_stride,
+)
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
 FORMAT = "medimprint-autoencoder-1"
@@ -37,7 +44,7 @@ ARCHITECTURE: dict[str, int | list[int]] = {
     "num_res_units": 1,
 }
 _FIX = (
-    "train it with the workflow's autoencoder rule or point at a checkpoint written by "
+    "train it with the workflow's train_autoencoder rule or point at a checkpoint written by "
     "medimprint (or at a state_dict of the same autoencoder)"
 )
 
@@ -45,12 +52,12 @@ _FIX = (
 def build_autoencoder(architecture: Mapping[str, object] | None = None) -> torch.nn.Module:
     """The autoencoder with ``architecture`` (default `ARCHITECTURE`), freshly initialised."""
     arch = ARCHITECTURE if architecture is None else architecture
-    return AutoEncoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+    return build_monai(AutoEncoder, arch)
 
 
 def _reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Reconstructions in [0, 1] of ``N x 1 x H x W`` inputs of any size."""
-    multiple = int(np.prod(getattr(model, "strides", ARCHITECTURE["strides"])))
+    multiple = total_stride(model, ARCHITECTURE["strides"])
     return torch.sigmoid(padded_forward(model, x, multiple))
 
 

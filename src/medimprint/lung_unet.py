@@ -24,7 +24,14 @@ from medimprint.data import load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
-from medimprint.torch_runtime import as_input, check_images, deterministic, padded_forward
+from medimprint.torch_runtime import (
+    as_input,
+    build_monai,
+    check_images,
+    deterministic,
+    padded_forward,
+    total_stride,
+)
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
 FORMAT = "medimprint-lung-unet-1"
@@ -46,12 +53,12 @@ _FIX = (
 def build_unet(architecture: Mapping[str, object] | None = None) -> torch.nn.Module:
     """The lung UNet with ``architecture`` (default `ARCHITECTURE`), freshly initialised."""
     arch = ARCHITECTURE if architecture is None else architecture
-    return UNet(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+    return build_monai(UNet, arch)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Logits for ``N x 1 x H x W`` inputs of any size (padded to the UNet's total stride)."""
-    multiple = int(np.prod(getattr(model, "strides", ARCHITECTURE["strides"])))
+    multiple = total_stride(model, ARCHITECTURE["strides"])
     return padded_forward(model, x, multiple)
 
 

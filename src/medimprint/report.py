@@ -127,6 +127,27 @@ def _membership_rows(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
     return pd.concat([rows, parts.drop(columns="family")], axis=1)
 
 
+def _per_dataset(
+    rows: pd.DataFrame, index: str | list[str], shown: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metric rows as one row per ``index``, with a (dataset, title) column per dataset and
+    shown metric present; also returns the full wide table."""
+    wide = rows.pivot_table(
+        index=index, columns=["dataset", "metric"], values="value", aggfunc="first", sort=False
+    )
+    out = pd.DataFrame(index=wide.index)
+    for dataset in dict.fromkeys(rows["dataset"]):
+        for metric, title in shown.items():
+            if (dataset, metric) in wide.columns:
+                out[(dataset, title)] = wide[(dataset, metric)]
+    return out, wide
+
+
+def _finish(out: pd.DataFrame) -> pd.DataFrame:
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["dataset", ""])
+    return out.map(_cell)
+
+
 def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Region runs in the layout of the paper's Table 3: one row per (crop, features, method,
     distance); per membership dataset the k chosen on the training split, the cross-validated
@@ -135,38 +156,26 @@ def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = _membership_rows(metrics, "regions")
     if rows.empty:
         return pd.DataFrame()
-    keys = REGION_PARTS[1:]
-    wide = rows.pivot_table(
-        index=keys, columns=["dataset", "metric"], values="value", aggfunc="first", sort=False
-    )
-    out = pd.DataFrame(index=wide.index)
-    datasets = list(dict.fromkeys(rows["dataset"]))
     shown = {"k": "k", "f1_train": "F1 train (CV)", "f1_test": "F1 test", "auc_test": "AUC test"}
-    for dataset in datasets:
-        for metric, title in shown.items():
-            if (dataset, metric) in wide.columns:
-                out[(dataset, title)] = wide[(dataset, metric)]
-    for metric, title in (("f1_train", "F1 train (CV)"), ("f1_test", "F1 test")):
+    out, wide = _per_dataset(rows, REGION_PARTS[1:], shown)
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    for metric in ("f1_train", "f1_test"):
         present = [(d, metric) for d in datasets if (d, metric) in wide.columns]
         if len(present) > 1:
-            out[("average", title)] = wide[present].mean(axis=1)
-    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["dataset", ""])
-    out = out.map(_cell)
+            out[("average", shown[metric])] = wide[present].mean(axis=1)
+    out = _finish(out)
     out.index.names = ["crop", "features", "method", "distance"]
     return out
 
 
 def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """The paper's reconstruction runs, the attacks and their ensemble (Table 4 layout,
-    extended): one row per run; per
-    membership dataset the cross-validated training F1 and AUC, and test F1, AUC and TPR at 1%
-    FPR (when test labels exist)."""
-    rows = metrics[(metrics["subtask"] == "membership") & metrics["run"].str.startswith("attacks/")]
+    extended): one row per run; per membership dataset the cross-validated training F1 and AUC,
+    and test F1, AUC and TPR at 1% FPR (when test labels exist)."""
+    membership = metrics[metrics["subtask"] == "membership"]
+    rows = membership[~membership["run"].str.startswith("regions/")]
     if rows.empty:
         return pd.DataFrame()
-    wide = rows.pivot_table(
-        index="run", columns=["dataset", "metric"], values="value", aggfunc="first", sort=False
-    )
     shown = {
         "f1_train": "F1 train (CV)",
         "auc_train": "AUC train",
@@ -174,14 +183,9 @@ def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
         "auc_test": "AUC test",
         "tpr_at_1pct_fpr_test": "TPR@1%FPR test",
     }
-    out = pd.DataFrame(index=wide.index)
-    for dataset in dict.fromkeys(rows["dataset"]):
-        for metric, title in shown.items():
-            if (dataset, metric) in wide.columns:
-                out[(dataset, title)] = wide[(dataset, metric)]
-    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["dataset", ""])
+    out = _finish(_per_dataset(rows, "run", shown)[0])
     out.index.name = "run"
-    return out.map(_cell)
+    return out
 
 
 def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
@@ -250,8 +254,9 @@ def metrics_html(metrics: pd.DataFrame, segmentation: pd.DataFrame | None = None
     if not attacks.empty:
         parts.append("<h2>Membership — reconstruction and distances</h2>")
         caption = (
-            "Attacks beyond the paper (GAN-Leaks, Monte Carlo, DOMIAS per feature space) and "
-            "their rank ensemble; every choice on the training split"
+            "The paper's autoencoder runs (mean-MSE, SSIM), attacks beyond the paper "
+            "(GAN-Leaks, Monte Carlo, DOMIAS per feature space) and their rank ensemble; every "
+            "choice on the training split"
         )
         parts.append(_captioned(attacks.to_html(escape=True), caption))
     attribution = metrics[metrics["subtask"] == "attribution"]

@@ -4,7 +4,7 @@ forward passes on images of any size (zero-padded to the network's stride, cropp
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import torch
@@ -45,3 +45,13 @@ def padded_forward(model: torch.nn.Module, x: torch.Tensor, multiple: int) -> to
     height, width = x.shape[-2:]
     padded = F.pad(x, (0, -width % multiple, 0, -height % multiple))
     return model(padded)[..., :height, :width]
+
+
+def build_monai(network: type, architecture: Mapping[str, object]) -> torch.nn.Module:
+    """A MONAI network from a plain-valued architecture dict (lists become tuples)."""
+    return network(**{k: tuple(v) if isinstance(v, list) else v for k, v in architecture.items()})
+
+
+def total_stride(model: torch.nn.Module, default: list[int]) -> int:
+    """The factor a MONAI encoder-decoder shrinks its input by (image sides must divide it)."""
+    return int(np.prod(getattr(model, "strides", default)))
