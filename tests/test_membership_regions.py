@@ -252,3 +252,35 @@ def test_attacks_table_includes_the_papers_reconstruction_runs():
         for run in ("autoencoder/ssim", "attacks/ensemble")
     ]
     assert attacks_table(pd.concat(rows)).index.tolist() == ["autoencoder/ssim", "attacks/ensemble"]
+
+
+def test_roc_figure_uses_test_labels_when_present_and_training_curve_plots_losses():
+    from medimprint.membership_figures import roc_figure, training_curve
+
+    table = pd.DataFrame(
+        {
+            "split": ["train"] * 4 + ["test"] * 4,
+            "label": ["1", "0", "1", "0", "1", "0", "1", "0"],
+            "score": ["0.9", "0.1", "0.8", "0.2", "0.3", "0.7", "0.9", "0.1"],
+        }
+    )
+    linear, _ = roc_figure({"a": table}).get_axes()
+    legend = linear.get_legend_handles_labels()[1]
+    assert "test split" in linear.get_xlabel() and legend == ["a (0.750)"]
+    blind = table.assign(label=["1", "0", "1", "0", "", "", "", ""])
+    linear, _ = roc_figure({"a": blind}).get_axes()
+    legend = linear.get_legend_handles_labels()[1]
+    assert "train split" in linear.get_xlabel() and legend == ["a (1.000)"]
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": ["0.5", "0.2"], "val_loss": [0.6, 0.3]})
+    assert len(training_curve(history).get_axes()[0].get_lines()) == 2
+
+
+def test_error_examples_show_image_reconstruction_and_error_per_example():
+    from medimprint.membership_figures import error_examples
+
+    rows = pd.DataFrame({"id": ["a", "b"], "label": ["1", "0"]})
+    images = np.zeros((2, 8, 8), dtype=np.float32)
+    recon = images + 0.5
+    axes = error_examples(rows, images, recon).get_axes()
+    assert len(axes) == 6 and axes[0].get_title() == "a\nused"
+    assert axes[4].get_images()[0].get_array().max() == pytest.approx(0.25)  # error row

@@ -119,7 +119,7 @@ def test_report_shows_metrics_and_attribution_figures(finished):
     snakemake(finished, "--configfile", str(TEST_CONFIG), "--report", str(report))
     text = report.read_text()
     assert report.stat().st_size > 10_000
-    for name in ("metrics.html", "embedding.png", "examples.png", "regions_scores.png"):
+    for name in ("metrics.html", "embedding.png", "examples.png", "regions_scores.png", "roc.png"):
         assert name in text
     html = (finished / "results" / "report" / "metrics.html").read_text()
     assert "Robustness, dataset tiny_attribution" in html and "jpeg90 change" in html

@@ -131,12 +131,11 @@ def train_autoencoder(
     return model.eval(), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
 
 
-def reconstruction_errors(
+def reconstruct(
     model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
 ) -> np.ndarray:
-    """float32 ``N x H x W`` squared differences between uint8 ``images`` scaled to [0, 1] and
-    their reconstructions. Moves ``model`` to ``device``; CUDA runs in bfloat16 autocast, CPU in
-    float32."""
+    """float32 ``N x H x W`` reconstructions in [0, 1] of uint8 ``images``. Moves ``model`` to
+    ``device``; CUDA runs in bfloat16 autocast, CPU in float32."""
     check_images(images)
     model = model.to(device).eval()
     cuda = torch.device(device).type == "cuda"
@@ -144,9 +143,17 @@ def reconstruction_errors(
     with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
         for start in range(0, len(images), batch_size):
             x = as_input(images[start : start + batch_size], device)
-            error = (_reconstruct(model, x).float() - x).square_()
-            out[start : start + batch_size] = error[:, 0].cpu().numpy()
+            out[start : start + batch_size] = _reconstruct(model, x).float()[:, 0].cpu().numpy()
     return out
+
+
+def reconstruction_errors(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 ``N x H x W`` squared differences between uint8 ``images`` scaled to [0, 1] and
+    their reconstructions (`reconstruct`)."""
+    recon = reconstruct(model, images, batch_size=batch_size, device=device)
+    return np.square(recon - images.astype(np.float32) / 255.0)
 
 
 def errors_to_store(
@@ -205,3 +212,19 @@ def real_errors_to_store(
     """`errors_to_store` for every real image of a membership dataset (train and test)."""
     real = manifest[manifest["role"] == "real"]
     errors_to_store(model, real["id"].tolist(), real["path"].tolist(), out_path, **kwargs)
+
+
+def training_examples(
+    model: torch.nn.Module, manifest: pd.DataFrame, *, per_class: int = 3, device: str = "cpu"
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A few labelled real training images of each class (used first; evenly spread over the
+    sorted ids), their ``(rows, images in [0, 1], reconstructions)``."""
+    real = manifest[(manifest["role"] == "real") & (manifest["split"] == "train")]
+    picked = []
+    for label in ("1", "0"):
+        rows = real[real["label"] == label].sort_values("id")
+        step = max(1, len(rows) // per_class)
+        picked.append(rows.iloc[step // 2 :: step].head(per_class))
+    rows = pd.concat(picked, ignore_index=True)
+    images = load_images(rows["path"].tolist())
+    return rows, images.astype(np.float32) / 255.0, reconstruct(model, images, device=device)

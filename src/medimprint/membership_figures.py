@@ -100,3 +100,68 @@ def region_figure_data(
 
 def _read(path: str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"id": str, "label": str}, keep_default_na=False)
+
+
+def roc_figure(scores: Mapping[str, pd.DataFrame]) -> Figure:
+    """ROC curves of every run (``{run: per-image table with split, label, score}``) on the test
+    split when it is labelled, else on the training split: linear axes, and log-log axes for
+    the low false-positive region the membership-inference literature reports."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    linear, log = fig.subplots(1, 2)
+    split = "test"
+    if any((table.loc[table["split"] == "test", "label"] == "").any() for table in scores.values()):
+        split = "train"
+    for i, (run, table) in enumerate(scores.items()):
+        rows = table[table["split"] == split]
+        truth = rows["label"].astype(int).to_numpy()
+        if len(np.unique(truth)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(truth, rows["score"].to_numpy(dtype=float))
+        auc = roc_auc_score(truth, rows["score"].to_numpy(dtype=float))
+        style = {"color": f"C{i % 10}", "linestyle": "-" if i < 10 else "--"}
+        linear.plot(fpr, tpr, label=f"{run} ({auc:.3f})", **style)
+        log.plot(np.maximum(fpr, 1e-3), np.maximum(tpr, 1e-3), **style)
+    for ax in (linear, log):
+        ax.plot([1e-3, 1], [1e-3, 1], color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel(f"false-positive rate ({split} split)")
+        ax.set_ylabel("true-positive rate")
+    log.set_xscale("log")
+    log.set_yscale("log")
+    linear.legend(fontsize=6, title="run (AUC)", title_fontsize=7)
+    return fig
+
+
+def training_curve(history: pd.DataFrame, *, title: str = "") -> Figure:
+    """Loss per epoch of a trained model: every column but ``epoch`` (e.g. train and validation
+    loss), log scale."""
+    fig = Figure(figsize=(5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for column in [c for c in history.columns if c != "epoch"]:
+        ax.plot(history["epoch"], history[column].astype(float), label=column)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def error_examples(rows: pd.DataFrame, images: np.ndarray, reconstructions: np.ndarray) -> Figure:
+    """Image, reconstruction and squared error map (rows of panels) of each example (columns,
+    titled by id and class); error maps share one colour scale."""
+    errors = np.square(reconstructions - images)
+    fig = Figure(figsize=(1.9 * len(rows), 6.0), layout="constrained")
+    axes = fig.subplots(3, len(rows), squeeze=False)
+    top = float(errors.max()) or 1.0
+    for column, (_, row) in enumerate(rows.iterrows()):
+        panels = (images[column], reconstructions[column], errors[column])
+        for ax, panel, cmap, vmax in zip(
+            axes[:, column], panels, ("gray", "gray", "magma"), (1.0, 1.0, top), strict=True
+        ):
+            ax.imshow(panel, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+            ax.set_axis_off()
+        axes[0, column].set_title(f"{row['id']}\n{CLASS_NAMES[str(row['label'])]}", fontsize=7)
+    for ax, name in zip(axes[:, 0], ("image", "reconstruction", "squared error"), strict=True):
+        ax.text(-0.08, 0.5, name, transform=ax.transAxes, rotation=90, va="center", ha="right")
+    return fig

@@ -244,6 +244,7 @@ def all_targets():
             output=["regions_selected.tsv", "regions_scores.png", "regions_k.png"],
         )
         + expand("results/{dataset}/masks/overlays.png", dataset=MEMBERSHIP)
+        + expand("results/{dataset}/membership/roc.png", dataset=MEMBERSHIP)
         + expand(
             "results/{dataset}/attribution/{figure}.png",
             dataset=ATTRIBUTION,

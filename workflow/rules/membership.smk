@@ -192,3 +192,42 @@ rule membership_reconstruction:
         seed=config["seed"],
     script:
         "../scripts/membership_reconstruction.py"
+
+
+rule membership_attack_figures:
+    input:
+        scores=lambda wildcards: list(ensemble_members(wildcards.dataset).values()),
+        ensemble="results/{dataset}/membership/attacks/ensemble.tsv",
+        history="results/{dataset}/autoencoder/history.tsv",
+        model="results/{dataset}/autoencoder/model.pt",
+        manifest="results/{dataset}/manifest.tsv",
+    output:
+        roc=report(
+            "results/{dataset}/membership/roc.png",
+            caption="../report/membership_roc.rst",
+            category="Membership — reconstruction and distances",
+            labels={"dataset": "{dataset}", "figure": "ROC curves"},
+        ),
+        training=report(
+            "results/{dataset}/autoencoder/training.png",
+            caption="../report/autoencoder_training.rst",
+            category="Membership — reconstruction and distances",
+            labels={"dataset": "{dataset}", "figure": "autoencoder training curve"},
+        ),
+        examples=report(
+            "results/{dataset}/autoencoder/examples.png",
+            caption="../report/autoencoder_examples.rst",
+            category="Membership — reconstruction and distances",
+            labels={"dataset": "{dataset}", "figure": "error-map examples"},
+        ),
+    log:
+        "logs/membership_attack_figures/{dataset}.log",
+    conda:
+        ENV
+    params:
+        runs=lambda wildcards: ensemble_members(wildcards.dataset)
+        | {
+            "attacks/ensemble": f"results/{wildcards.dataset}/membership/attacks/ensemble.tsv"
+        },
+    script:
+        "../scripts/membership_attack_figures.py"

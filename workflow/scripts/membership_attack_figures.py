@@ -1,0 +1,19 @@
+"""ROC curves of a dataset's method-B runs, attacks and ensemble, the autoencoder's training
+curve and error-map examples, for the report."""
+
+from medimprint.autoencoder import load_checkpoint, training_examples
+from medimprint.data import read_manifest
+from medimprint.figures import save_figure
+from medimprint.io import read_table
+from medimprint.membership_figures import error_examples, roc_figure, training_curve
+from medimprint.runtime import job
+
+with job(snakemake):
+    scores = {run: read_table(path) for run, path in snakemake.params.runs.items()}
+    save_figure(roc_figure(scores), snakemake.output.roc)
+    history = read_table(snakemake.input.history)
+    title = f"autoencoder of {snakemake.wildcards.dataset} (generated images)"
+    save_figure(training_curve(history, title=title), snakemake.output.training)
+    model, _ = load_checkpoint(snakemake.input.model)
+    examples = training_examples(model, read_manifest(snakemake.input.manifest))
+    save_figure(error_examples(*examples), snakemake.output.examples)
