@@ -24,10 +24,12 @@ from medimprint.data import load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
 from medimprint.torch_runtime import (
+    EarlyStopping,
     as_input,
     build_monai,
     check_images,
     deterministic,
+    holdout_split,
     padded_forward,
     total_stride,
 )
@@ -82,19 +84,16 @@ def train_autoencoder(
     the same arguments give identical weights on CPU; the global torch RNG is left alone.
     """
     check_images(images)
-    if len(images) < 2:
-        raise InputError(f"need at least 2 images (to train and to validate), got {len(images)}")
-    if min(epochs, batch_size, patience) < 1 or not 0 < val_fraction < 1:
-        raise ValueError(
-            f"need epochs, batch_size, patience >= 1 and 0 < val_fraction < 1, got {epochs}, "
-            f"{batch_size}, {patience}, {val_fraction}"
-        )
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(images))
-    n_val = min(len(images) - 1, max(1, round(val_fraction * len(images))))
-    val, train = np.sort(order[:n_val]), order[n_val:]
+    rng, val, train = holdout_split(
+        len(images),
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
     x_all = as_input(images, device)
-    rows, best_loss, best_state, stale = [], float("inf"), None, 0
+    rows, stopping = [], EarlyStopping(patience, higher_is_better=False)
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
         model = build_autoencoder().to(device)
@@ -120,15 +119,9 @@ def train_autoencoder(
             rows.append((epoch, total / len(train), val_loss))
             if log is not None:
                 log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
-            if val_loss < best_loss:
-                best_loss, stale = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    model.load_state_dict(best_state)
-    return model.eval(), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
+            if stopping.update(model, val_loss):
+                break
+    return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
 
 
 def reconstruct(

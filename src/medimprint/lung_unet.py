@@ -25,10 +25,12 @@ from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
 from medimprint.torch_runtime import (
+    EarlyStopping,
     as_input,
     build_monai,
     check_images,
     deterministic,
+    holdout_split,
     padded_forward,
     total_stride,
 )
@@ -108,20 +110,17 @@ def train_unet(
         raise InputError(f"masks shape {masks.shape} differs from images shape {images.shape}")
     if masks.dtype != bool:
         raise InputError(f"masks must be a bool array, got {masks.dtype}")
-    if len(images) < 2:
-        raise InputError(f"need at least 2 images (to train and to validate), got {len(images)}")
-    if min(epochs, batch_size, patience) < 1 or not 0 < val_fraction < 1:
-        raise ValueError(
-            f"need epochs, batch_size, patience >= 1 and 0 < val_fraction < 1, got {epochs}, "
-            f"{batch_size}, {patience}, {val_fraction}"
-        )
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(images))
-    n_val = min(len(images) - 1, max(1, round(val_fraction * len(images))))
-    val, train = np.sort(order[:n_val]), order[n_val:]
+    rng, val, train = holdout_split(
+        len(images),
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
     x_all = as_input(images, device)
     y_all = torch.from_numpy(masks).to(device).float()[:, None]
-    rows, best_dice, best_state, stale = [], -1.0, None, 0
+    rows, stopping = [], EarlyStopping(patience, higher_is_better=True)
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights; no CUDA randomness is used
         model = build_unet().to(device)
@@ -149,15 +148,9 @@ def train_unet(
             rows.append((epoch, total / len(train), val_dice))
             if log is not None:
                 log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.4f}, val Dice {val_dice:.4f}")
-            if val_dice > best_dice:
-                best_dice, stale = val_dice, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    model.load_state_dict(best_state)
-    return model.eval(), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_dice"])
+            if stopping.update(model, val_dice):
+                break
+    return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_dice"])
 
 
 def predict_masks(
