@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from medimprint.attacks import (
     choose_ensemble,
@@ -29,6 +28,7 @@ from medimprint.errors import InputError
 from medimprint.membership import (
     ScoredRun,
     decide,
+    feature_splits,
     real_test_ids,
     real_test_labels,
     training_labels,
@@ -63,21 +63,16 @@ def run_attack(
     search table."""
     if attack not in ATTACKS:
         raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
-    table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
-    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
-    if len(generated) < 2:
-        raise InputError(f"membership attacks need generated images, got {len(generated)}")
-    train, test = training_labels(manifest), real_test_ids(manifest)
-    reference = train.loc[train["label"] == 0, "id"].tolist()
-    rows = {
-        name: table.loc[part].to_numpy()
-        for name, part in (("gen", generated), ("train", train["id"]), ("test", test))
-    }
-    rows["ref"] = table.loc[reference].to_numpy()
-    if space not in RAW_SPACES:
-        scaler = StandardScaler().fit(rows["gen"])
-        rows = {name: scaler.transform(x) for name, x in rows.items()}
+    splits = feature_splits(manifest, ids, features, standardise=space not in RAW_SPACES)
+    train, test = splits.train, splits.test
     labels = train["label"].to_numpy()
+    reference = train.loc[labels == 0, "id"].tolist()
+    rows = {
+        "gen": splits.generated,
+        "train": splits.train_x,
+        "test": splits.test_x,
+        "ref": splits.train_x[labels == 0],
+    }
     search = None
     if attack == "monte_carlo":
         epsilon, search = choose_epsilon(rows["train"], labels, rows["gen"], folds=folds, seed=seed)

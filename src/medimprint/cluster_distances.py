@@ -25,7 +25,6 @@ from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.metrics.pairwise import euclidean_distances
-from sklearn.preprocessing import StandardScaler
 
 from medimprint.clustering import LINKAGES
 from medimprint.errors import InputError
@@ -36,9 +35,8 @@ from medimprint.membership import (
     cross_validated_decisions,
     decide,
     f1,
-    real_test_ids,
+    feature_splits,
     real_test_labels,
-    training_labels,
 )
 
 DISTANCES = ("min", "mean")
@@ -169,31 +167,25 @@ def run_regions(
     n_boot: int = 1000,
 ) -> dict[str, RegionRun]:
     """Both distances' runs of one (crop, backbone, method) on a membership dataset."""
-    table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
-    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
-    if len(generated) < 2:
-        raise InputError(
-            f"membership needs at least 2 generated images to cluster, got {len(generated)}"
-        )
-    train = training_labels(manifest)
-    test = real_test_ids(manifest)
-    scaler = StandardScaler().fit(table.loc[generated].to_numpy())
-    g, r_train, r_test = (
-        scaler.transform(table.loc[rows].to_numpy()) for rows in (generated, train["id"], test)
-    )
-    centroids = cluster_centroids(g, list(setup.ks), setup)
-    labels = train["label"].to_numpy()
+    splits = feature_splits(manifest, ids, features)
+    centroids = cluster_centroids(splits.generated, list(setup.ks), setup)
+    labels = splits.train["label"].to_numpy()
+    truth = real_test_labels(manifest)
     runs = {}
     for distance in DISTANCES:
-        train_scores = {k: -centroid_distances(r_train, c, distance) for k, c in centroids.items()}
-        test_scores = {k: -centroid_distances(r_test, c, distance) for k, c in centroids.items()}
+        train_scores = {
+            k: -centroid_distances(splits.train_x, c, distance) for k, c in centroids.items()
+        }
+        test_scores = {
+            k: -centroid_distances(splits.test_x, c, distance) for k, c in centroids.items()
+        }
         search = _search_k(train_scores, labels, setup)
         runs[distance] = _evaluate_run(
-            train,
-            test,
+            splits.train,
+            splits.test,
             (train_scores, test_scores),
             search,
-            real_test_labels(manifest),
+            truth,
             setup,
             n_boot,
         )

@@ -10,14 +10,17 @@ does (Carlini et al. 2022).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
+from medimprint.io import write_table
 from medimprint.metrics import Metric, bootstrap_interval
 
 Metrics = dict[str, tuple[float, float, float]]
@@ -51,6 +54,36 @@ def real_test_labels(manifest: pd.DataFrame) -> pd.Series | None:
     if rows.empty or (rows["label"] == "").any():
         return None
     return pd.Series(rows["label"].astype(int).to_numpy(), index=rows["id"].to_numpy())
+
+
+@dataclass
+class FeatureSplits:
+    """A membership dataset's features by role: generated images, labelled real training images
+    (``train``: id, label) and real test images (``test`` ids), rows in those orders."""
+
+    generated: np.ndarray
+    train: pd.DataFrame
+    train_x: np.ndarray
+    test: list[str]
+    test_x: np.ndarray
+
+
+def feature_splits(
+    manifest: pd.DataFrame, ids: list[str], features: np.ndarray, *, standardise: bool = True
+) -> FeatureSplits:
+    """Rows of ``features`` (named by ``ids``) for the generated, labelled training and test
+    images, in float64; with ``standardise``, z-scored by the generated images' statistics
+    (which need no label)."""
+    table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
+    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
+    if len(generated) < 2:
+        raise InputError(f"membership needs at least 2 generated images, got {len(generated)}")
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    parts = [table.loc[rows].to_numpy() for rows in (generated, train["id"], test)]
+    if standardise:
+        scaler = StandardScaler().fit(parts[0])
+        parts = [scaler.transform(x) for x in parts]
+    return FeatureSplits(parts[0], train, parts[1], test, parts[2])
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -217,6 +250,15 @@ def submission(ids: list[str], decisions: np.ndarray) -> pd.DataFrame:
         raise ValueError("duplicate image ids in a membership submission")
     rows = pd.DataFrame({"id": ids, "used": np.asarray(decisions, dtype=int)})
     return rows.sort_values("id").reset_index(drop=True)
+
+
+def write_run(
+    scores: pd.DataFrame, scores_path: str | os.PathLike, submission_path: str | os.PathLike
+) -> None:
+    """Write a run's per-image table and the task's submission of its test rows (no header)."""
+    write_table(scores_path, scores)
+    tested = scores[scores["split"] == "test"]
+    write_table(submission_path, submission(tested["id"].tolist(), tested["used"]), header=False)
 
 
 def select_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:

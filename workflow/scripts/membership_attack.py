@@ -4,7 +4,7 @@ from medimprint.attack_runs import run_attack, run_id
 from medimprint.data import read_manifest
 from medimprint.features import read_features
 from medimprint.io import write_table
-from medimprint.membership import submission
+from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
 from medimprint.runtime import job
 
@@ -24,14 +24,8 @@ with job(snakemake) as log:
     )
     if search is not None:
         log.info("epsilon search:\n%s", search.to_string(index=False))
-    tested = run.scores[run.scores["split"] == "test"]
-    write_table(snakemake.output.scores, run.scores)
+    write_run(run.scores, snakemake.output.scores, snakemake.output.submission)
     write_table(
         snakemake.output.metrics,
         metric_rows(w.dataset, "membership", run_id(w.attack, w.space), run.metrics),
-    )
-    write_table(
-        snakemake.output.submission,
-        submission(tested["id"].tolist(), tested["used"]),
-        header=False,
     )

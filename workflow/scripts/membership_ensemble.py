@@ -3,7 +3,7 @@
 from medimprint.attack_runs import run_ensemble
 from medimprint.data import read_manifest
 from medimprint.io import read_table, write_table
-from medimprint.membership import submission
+from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
 from medimprint.runtime import job
 
@@ -15,15 +15,9 @@ with job(snakemake) as log:
         manifest, scores, folds=params.folds, seed=params.seed, n_boot=params.n_boot
     )
     log.info("subsets:\n%s", subsets.to_string(index=False))
-    tested = run.scores[run.scores["split"] == "test"]
-    write_table(snakemake.output.scores, run.scores)
+    write_run(run.scores, snakemake.output.scores, snakemake.output.submission)
     write_table(snakemake.output.subsets, subsets)
     write_table(
         snakemake.output.metrics,
         metric_rows(snakemake.wildcards.dataset, "membership", "attacks/ensemble", run.metrics),
-    )
-    write_table(
-        snakemake.output.submission,
-        submission(tested["id"].tolist(), tested["used"]),
-        header=False,
     )

@@ -5,7 +5,7 @@ import pandas as pd
 from medimprint.attack_runs import RECONSTRUCTION_RUNS, run_reconstruction
 from medimprint.data import read_manifest
 from medimprint.io import read_store, write_table
-from medimprint.membership import submission
+from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
 from medimprint.runtime import job
 
@@ -20,11 +20,7 @@ with job(snakemake):
         run = run_reconstruction(
             manifest, ids, arrays["errors"], method, n_boot=params.n_boot, seed=params.seed
         )
-        tested = run.scores[run.scores["split"] == "test"]
-        write_table(scores_path, run.scores)
-        write_table(
-            submission_path, submission(tested["id"].tolist(), tested["used"]), header=False
-        )
+        write_run(run.scores, scores_path, submission_path)
         name = f"autoencoder/{method}"
         metrics.append(metric_rows(snakemake.wildcards.dataset, "membership", name, run.metrics))
     write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))

@@ -7,7 +7,7 @@ from medimprint.cluster_distances import DISTANCES, RegionSetup, run_id, run_reg
 from medimprint.data import read_manifest
 from medimprint.features import read_features
 from medimprint.io import write_table
-from medimprint.membership import submission
+from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
 from medimprint.runtime import job
 
@@ -30,11 +30,7 @@ with job(snakemake) as log:
     ):
         run = runs[distance]
         log.info("%s: k=%d threshold=%.4g", distance, run.k, run.threshold)
-        write_table(scores_path, run.scores)
-        tested = run.scores[run.scores["split"] == "test"]
-        write_table(
-            submission_path, submission(tested["id"].tolist(), tested["used"]), header=False
-        )
+        write_run(run.scores, scores_path, submission_path)
         name = run_id(w.crop, w.backbone, w.method, distance)
         metrics.append(metric_rows(w.dataset, "membership", name, run.metrics))
         searches.append(run.search.assign(distance=distance))
