@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
+from skimage.metrics import structural_similarity
 from sklearn.neighbors import KernelDensity
 
 from medimprint import attacks
@@ -128,6 +129,30 @@ def test_method_b_assigns_the_nearer_class(method):
     labels = np.repeat([1, 0], 20)
     decisions = method(train, labels, test) > 0
     assert (decisions == labels.astype(bool)).mean() >= 0.95
+
+
+@pytest.mark.parametrize("method", [mean_mse_scores, ssim_scores])
+def test_method_b_training_scores_leave_each_image_out(method):
+    """A training image's score is what it would get as a new image against the others."""
+    rng = np.random.default_rng(6)
+    train = np.concatenate([_error_maps(rng, 5, u, method is ssim_scores) for u in (True, False)])
+    labels = np.repeat([1, 0], 5)
+    train[0] += 3.0  # an outlier among the used maps: it must not pull the used mean to itself
+    loo = method(train, labels)
+    for i in (0, 7):
+        others = np.delete(np.arange(10), i)
+        used, not_used = train[others][labels[others] == 1], train[others][labels[others] == 0]
+        if method is mean_mse_scores:
+            e, c_used, c_not = train[i].mean(), used.mean(), not_used.mean()
+            expected = abs(e - c_not) - abs(e - c_used)
+        else:  # the data range stays that of all training maps
+            span = train.max() - train.min()
+            expected = structural_similarity(
+                train[i], used.mean(axis=0), data_range=span
+            ) - structural_similarity(train[i], not_used.mean(axis=0), data_range=span)
+        assert loo[i] == pytest.approx(expected)
+    in_sample = method(train, labels, train)
+    assert in_sample[0] > loo[0]  # in-sample, the outlier looks like its own class
 
 
 def test_ssim_sees_what_the_mean_error_cannot():

@@ -161,7 +161,7 @@ def run_reconstruction(
     score = mean_mse_scores if method == "mean_mse" else ssim_scores
     return decide(
         train,
-        score(train_maps, labels, train_maps),
+        score(train_maps, labels),  # each training image left out of its class's mean
         test,
         score(train_maps, labels, test_maps),
         real_test_labels(manifest),

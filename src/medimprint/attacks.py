@@ -55,39 +55,69 @@ def _class_split(errors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     return errors[labels == 1], errors[labels == 0]
 
 
+def _class_sums(
+    train: np.ndarray, labels: np.ndarray, query: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per query, the sum and count of the used and of the not-used training rows, without the
+    query's own row when the queries are the training rows (``query`` None: leave-one-out,
+    so that training scores are made as a new image's would be)."""
+    used, not_used = _class_split(train, labels)
+    sums = np.stack([used.sum(axis=0), not_used.sum(axis=0)])
+    counts = np.array([len(used), len(not_used)], dtype=np.float64)
+    if query is not None:
+        n = len(query)
+        return (
+            np.broadcast_to(sums[0], (n, *sums.shape[1:])),
+            np.full(n, counts[0]),
+            np.broadcast_to(sums[1], (n, *sums.shape[1:])),
+            np.full(n, counts[1]),
+        )
+    if counts.min() < 2:
+        raise InputError("method B needs at least two used and two not-used training images")
+    labels = np.asarray(labels, dtype=int)
+    own = train.reshape(len(train), *sums.shape[1:])
+    is_used = (labels == 1).reshape(-1, *([1] * (own.ndim - 1)))
+    sum_used = sums[0] - np.where(is_used, own, 0.0)
+    sum_not = sums[1] - np.where(is_used, 0.0, own)
+    return sum_used, counts[0] - (labels == 1), sum_not, counts[1] - (labels == 0)
+
+
 def mean_mse_scores(
-    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray
+    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray | None = None
 ) -> np.ndarray:
     """``|e - c_not_used| - |e - c_used|`` of each query's mean error ``e``, with ``c_*`` the
     mean of ``e`` over the used / not-used training maps; positive means nearer the used
-    centroid (the paper's decision)."""
-    used, not_used = _class_split(train_errors, train_labels)
-    c_used = used.reshape(len(used), -1).mean(axis=1).mean()
-    c_not = not_used.reshape(len(not_used), -1).mean(axis=1).mean()
-    query = np.asarray(query_errors, dtype=np.float64)
-    e = query.reshape(len(query), -1).mean(axis=1)
-    return np.abs(e - c_not) - np.abs(e - c_used)
+    centroid (the paper's decision). Without ``query_errors``, the training maps are scored,
+    each against centroids that leave it out."""
+    train = np.asarray(train_errors, dtype=np.float64)
+    e_train = train.reshape(len(train), -1).mean(axis=1)
+    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
+    sum_used, n_used, sum_not, n_not = _class_sums(e_train, train_labels, query)
+    e = e_train if query is None else query.reshape(len(query), -1).mean(axis=1)
+    return np.abs(e - sum_not / n_not) - np.abs(e - sum_used / n_used)
 
 
 def ssim_scores(
-    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray
+    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray | None = None
 ) -> np.ndarray:
     """``SSIM(map, mean_used) - SSIM(map, mean_not_used)`` of each query's N x H x W error map,
     with the mean maps over the used / not-used training images; positive means more similar to
-    the used mean (the paper's decision).
+    the used mean (the paper's decision). Without ``query_errors``, the training maps are scored,
+    each against mean maps that leave it out.
 
     SSIM (``skimage.metrics.structural_similarity``, 7 x 7 window, so H, W >= 7) needs the data
     range of the maps; it is fixed to the max - min over all training maps, so a query's score
     depends on the training split only.
     """
-    used, not_used = _class_split(train_errors, train_labels)
-    if used.ndim != 3:
-        raise InputError(f"error maps must be N x H x W, got shape {used.shape}")
-    mean_used, mean_not = used.mean(axis=0), not_used.mean(axis=0)
-    data_range = float(max(used.max(), not_used.max()) - min(used.min(), not_used.min()))
-    data_range = data_range or 1.0
+    train = np.asarray(train_errors, dtype=np.float64)
+    if train.ndim != 3:
+        raise InputError(f"error maps must be N x H x W, got shape {train.shape}")
+    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
+    sum_used, n_used, sum_not, n_not = _class_sums(train, train_labels, query)
+    data_range = float(train.max() - train.min()) or 1.0
     out = []
-    for error in np.asarray(query_errors, dtype=np.float64):
+    for i, error in enumerate(train if query is None else query):
+        mean_used, mean_not = sum_used[i] / n_used[i], sum_not[i] / n_not[i]
         s_used = structural_similarity(error, mean_used, data_range=data_range)
         s_not = structural_similarity(error, mean_not, data_range=data_range)
         out.append(s_used - s_not)
