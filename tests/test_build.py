@@ -134,6 +134,24 @@ def test_split_block_gap_respected():
     assert not (near & (pool[:, None] != pool[None, :])).any()
 
 
+def test_split_test_part_by_group_shares_no_block_with_training():
+    meta = _meta(patients=4)
+    splits = split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3, test_by="group")
+    merged = splits.merge(meta, on="id")
+    merged["block"] = merged["patient"] + "/" + (merged["z"] // 4).astype(str)
+    assert (merged.groupby("block")["part"].nunique() == 1).all()  # a block is train or test
+    for (db, status), pool in merged.groupby(["database", "status"]):
+        wanted = DBS[db][status] * DBS[db]["test_fraction"]
+        assert abs((pool["part"] == "test").sum() - wanted) < 3  # within a block of 3
+        assert (pool["part"] == "train").any()
+    by_image = split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3)
+    merged = by_image.merge(meta, on="id")
+    merged["block"] = merged["patient"] + "/" + (merged["z"] // 4).astype(str)
+    assert (merged.groupby("block")["part"].nunique() == 2).any()  # the default mixes them
+    with pytest.raises(InputError, match=r"split\.test_by"):
+        split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3, test_by="patient")
+
+
 def test_split_deterministic():
     meta = _meta()
     a = split_real(meta, DBS, by="patient", block_size=8, block_gap=2, seed=1)

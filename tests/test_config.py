@@ -22,6 +22,15 @@ def test_default_config_passes(config):
     check_config(config)
 
 
+def test_a_build_may_serve_membership_only(config):
+    """The real-CT benchmark's interleaved build has no attribution part."""
+    del config["builds"]["demo"]["attribution"]
+    config["datasets"] = {"demo_db1": config["datasets"]["demo_db1"]}
+    check_config(config)
+    with open(REPO / "config" / "luna16.yaml") as f:
+        check_config(yaml.safe_load(f))
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [

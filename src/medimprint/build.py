@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +165,7 @@ class _Pool:
     size: int
     test_fraction: float
     rows: list[int]
+    groups: list[list[int]] = field(default_factory=list)  # rows, as received group by group
     turns: int = 0  # groups received so far
 
     @property
@@ -180,6 +181,7 @@ def split_real(
     block_size: int,
     block_gap: int,
     seed: int,
+    test_by: str = "image",
 ) -> pd.DataFrame:
     """Assign slices to the ``used`` / ``not_used`` pools of each database, then each pool to a
     labelled ``train`` part and a ``test`` part.
@@ -187,9 +189,14 @@ def split_real(
     Slices are grouped (one group per patient, or per block of ``block_size`` consecutive z within
     a patient whose last ``block_gap`` slices are dropped); shuffled groups go whole to the pools in
     turn (db1/used, db1/not_used, db2/used, ...), and images of a group beyond a pool's size stay
-    unassigned, so no group and no pair of neighbouring slices is shared between pools. Returns
+    unassigned, so no group and no pair of neighbouring slices is shared between pools. The test
+    part of a pool takes ``test_fraction`` of its images at random (``test_by="image"``), or
+    whole groups (``"group"``: no test image has a neighbour among the labelled training images;
+    the test size then differs from the fraction by less than a group). Returns
     ``id, database, status, part`` for the assigned slices only.
     """
+    if test_by not in ("image", "group"):
+        raise InputError(f"split.test_by: must be 'image' or 'group', got {test_by!r}")
     pools = _make_pools(databases)
     groups = _make_groups(meta, by, block_size, block_gap)
     rng = np.random.default_rng(seed)
@@ -203,8 +210,11 @@ def split_real(
     for pool in pools:
         rows = sorted(pool.rows)
         n_test = math.floor(len(rows) * pool.test_fraction + 0.5)
-        parts = np.full(len(rows), "train", dtype=object)
-        parts[rng.permutation(len(rows))[:n_test]] = "test"
+        if test_by == "image":
+            test = set(np.asarray(rows)[rng.permutation(len(rows))[:n_test]].tolist())
+        else:
+            test = _whole_groups(pool.groups, n_test, rng)
+        parts = np.array(["test" if r in test else "train" for r in rows], dtype=object)
         frames.append(
             pd.DataFrame(
                 {
@@ -216,6 +226,16 @@ def split_real(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _whole_groups(groups: list[list[int]], n_test: int, rng: np.random.Generator) -> set[int]:
+    """Rows of groups taken in random order whenever one brings the count nearer ``n_test``."""
+    test: set[int] = set()
+    for gi in rng.permutation(len(groups)):
+        group = groups[gi]
+        if abs(len(test) + len(group) - n_test) < abs(len(test) - n_test):
+            test.update(group)
+    return test
 
 
 def _make_pools(databases: dict[str, dict]) -> list[_Pool]:
@@ -279,6 +299,7 @@ def _give_group(pools: list[_Pool], rows: list[int], rng: np.random.Generator) -
     if len(rows) > pool.remaining:
         rows = sorted(rng.choice(rows, size=pool.remaining, replace=False).tolist())
     pool.rows.extend(int(r) for r in rows)
+    pool.groups.append([int(r) for r in rows])
     return True
 
 

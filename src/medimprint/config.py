@@ -27,8 +27,8 @@ def check_config(config: dict) -> None:
         _check_name("build", name)
         for db in build["membership"]:
             _check_name(f"builds.{name}.membership database", db)
-        pool = build["attribution"]["pool"]
-        if pool not in build["membership"]:
+        pool = build.get("attribution", {}).get("pool")
+        if pool is not None and pool not in build["membership"]:
             raise InputError(
                 f"config: builds.{name}.attribution.pool is {pool!r}, which is not one of "
                 f"builds.{name}.membership ({', '.join(build['membership'])}); name one of them"

@@ -10,10 +10,12 @@ rule real_slices:
         meta="results/builds/{build}/real.tsv",
     log:
         "logs/real_slices/{build}.log",
+    benchmark:
+        "results/benchmarks/real_slices/{build}.tsv"
     conda:
         ENV
     params:
-        build=lambda wildcards: BUILDS[wildcards.build],
+        build=lambda wildcards: slices_settings(wildcards.build),
         seed=config["seed"],
     script:
         "../scripts/real_slices.py"
@@ -26,10 +28,12 @@ rule split_real:
         "results/builds/{build}/splits.tsv",
     log:
         "logs/split_real/{build}.log",
+    benchmark:
+        "results/benchmarks/split_real/{build}.tsv"
     conda:
         ENV
     params:
-        membership=lambda wildcards: BUILDS[wildcards.build]["membership"],
+        membership=lambda wildcards: pool_settings(wildcards.build),
         split=lambda wildcards: BUILDS[wildcards.build]["split"],
         seed=config["seed"],
     script:
@@ -79,6 +83,8 @@ rule write_layout:
         directory("results/builds/{build}/data"),
     log:
         "logs/write_layout/{build}.log",
+    benchmark:
+        "results/benchmarks/write_layout/{build}.tsv"
     conda:
         ENV
     params:

@@ -69,6 +69,23 @@ def build_models(build):
     return generator_plan(BUILDS[build])
 
 
+def slices_settings(build):
+    """The part of a build its real slices come from (so that editing its pools or generators
+    does not remake them)."""
+    spec = BUILDS[build]
+    source = "slices" if spec["source"] == "slices" else "demo"
+    return {key: spec[key] for key in ("source", "image_size", source) if key in spec}
+
+
+def pool_settings(build):
+    """The pool sizes of each membership database of a build (what its split depends on)."""
+    keys = ("used", "not_used", "test_fraction")
+    return {
+        db: {key: cfg[key] for key in keys if key in cfg}
+        for db, cfg in BUILDS[build]["membership"].items()
+    }
+
+
 def slice_files(wildcards):
     """Real slices a `slices` build reads (so editing one reruns the build)."""
     spec = BUILDS[wildcards.build]

@@ -13,5 +13,6 @@ with job(snakemake):
         block_size=split["block_size"],
         block_gap=split["block_gap"],
         seed=snakemake.params.seed,
+        test_by=split["test_by"],
     )
     write_table(snakemake.output[0], splits)
