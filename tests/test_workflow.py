@@ -122,9 +122,10 @@ def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, 
     path = tmp_path / "fewer-k.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(finished, "--configfile", str(path), "-n")
-    crops, methods = config["membership"]["crops"], config["membership"]["methods"]
+    grid = config["membership"]
+    backbones = grid.get("backbones", config["backbones"])
     assert planned_jobs(proc.stdout) == {
-        "membership_regions": len(crops) * len(methods),
+        "membership_regions": len(backbones) * len(grid["crops"]) * len(grid["methods"]),
         "membership_selection": 1,
         "membership_figures": 1,
         "dataset_metrics": 1,
