@@ -11,7 +11,12 @@ import pytest
 
 from medimprint.backbones import build_extractor
 from medimprint.errors import InputError
-from medimprint.features import extract_features, extract_to_store, read_features
+from medimprint.features import (
+    extract_features,
+    extract_to_store,
+    loader_workers,
+    read_features,
+)
 from medimprint.io import read_gray_png, write_gray_png
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,6 +60,12 @@ def test_workers_keep_order(pngs):
     serial = extract_features(pngs, lbp, batch_size=2)
     parallel = extract_features(pngs[::-1], lbp, batch_size=2, num_workers=2)
     np.testing.assert_array_equal(parallel[::-1], serial)
+
+
+def test_loader_workers_only_feed_a_gpu():
+    assert loader_workers(4, "cuda:0") == 3
+    assert loader_workers(1, "cuda") == 0
+    assert loader_workers(8, "cpu") == 0
 
 
 def test_crop_is_applied_with_ids(cnn, pngs):

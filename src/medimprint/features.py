@@ -65,6 +65,13 @@ def _collate(items: list[np.ndarray | InputError]) -> object:
     return items
 
 
+def loader_workers(threads: int, device: str) -> int:
+    """PNG-reading worker processes for a job with ``threads`` CPUs: on CUDA all but one (the
+    main process feeds the GPU); on the CPU none, since workers would take cores from the
+    model's own threads."""
+    return max(0, int(threads) - 1) if device.startswith("cuda") else 0
+
+
 def extract_features(
     paths: Sequence[str | os.PathLike],
     extractor: FeatureExtractor,

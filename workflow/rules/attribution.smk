@@ -8,6 +8,8 @@ rule attribution_clusters:
         submission="results/{dataset}/submissions/attribution_{feature_set}_{view}_{reducer}_{method}_k-{kmode}.csv",
     log:
         "logs/attribution_clusters/{dataset}/{feature_set}/{view}/{reducer}_{method}_k-{kmode}.log",
+    benchmark:
+        "results/benchmarks/attribution_clusters/{dataset}/{feature_set}/{view}/{reducer}_{method}_k-{kmode}.tsv"
     conda:
         ENV
     params:

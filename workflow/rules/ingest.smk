@@ -5,6 +5,8 @@ rule ingest:
         "results/{dataset}/manifest.tsv",
     log:
         "logs/ingest/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ingest/{dataset}.tsv"
     conda:
         ENV
     threads: 2

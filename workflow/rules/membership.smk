@@ -43,6 +43,8 @@ rule membership_selection:
         submission="results/{dataset}/submissions/membership_regions_selected.csv",
     log:
         "logs/membership_selection/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_selection/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -74,6 +76,8 @@ rule membership_figures:
         ),
     log:
         "logs/membership_figures/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_figures/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -117,6 +121,8 @@ rule membership_ensemble:
         submission="results/{dataset}/submissions/membership_attacks_ensemble.csv",
     log:
         "logs/membership_ensemble/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_ensemble/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -160,6 +166,8 @@ rule reconstruction_errors:
         "results/{dataset}/autoencoder/errors.h5",
     log:
         "logs/reconstruction_errors/{dataset}.log",
+    benchmark:
+        "results/benchmarks/reconstruction_errors/{dataset}.tsv"
     conda:
         ENV
     threads: 2
@@ -185,6 +193,8 @@ rule membership_reconstruction:
         ),
     log:
         "logs/membership_reconstruction/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_reconstruction/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -222,6 +232,8 @@ rule membership_attack_figures:
         ),
     log:
         "logs/membership_attack_figures/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_attack_figures/{dataset}.tsv"
     conda:
         ENV
     params:

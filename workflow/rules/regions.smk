@@ -8,6 +8,8 @@ rule classical_masks:
         "results/{dataset}/masks/classical.h5",
     log:
         "logs/classical_masks/{dataset}.log",
+    benchmark:
+        "results/benchmarks/classical_masks/{dataset}.tsv"
     conda:
         ENV
     script:
@@ -46,6 +48,8 @@ rule unet_masks:
         "results/{dataset}/masks/unet.h5",
     log:
         "logs/unet_masks/{dataset}.log",
+    benchmark:
+        "results/benchmarks/unet_masks/{dataset}.tsv"
     conda:
         ENV
     threads: 2
@@ -75,6 +79,8 @@ rule segmentation_report:
         ),
     log:
         "logs/segmentation_report/{dataset}.log",
+    benchmark:
+        "results/benchmarks/segmentation_report/{dataset}.tsv"
     conda:
         ENV
     script:

@@ -10,6 +10,8 @@ rule dataset_metrics:
         ),
     log:
         "logs/dataset_metrics/{dataset}.log",
+    benchmark:
+        "results/benchmarks/dataset_metrics/{dataset}.tsv"
     conda:
         ENV
     script:
@@ -33,6 +35,8 @@ rule metrics_report:
         ),
     log:
         "logs/metrics_report.log",
+    benchmark:
+        "results/benchmarks/metrics_report.tsv"
     conda:
         ENV
     script:
@@ -66,6 +70,8 @@ rule attribution_figures:
         ),
     log:
         "logs/attribution_figures/{dataset}.log",
+    benchmark:
+        "results/benchmarks/attribution_figures/{dataset}.tsv"
     conda:
         ENV
     params:

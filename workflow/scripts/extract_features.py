@@ -7,7 +7,7 @@ the perturbation.
 from medimprint.attribution import robustness_images
 from medimprint.backbones import build_extractor
 from medimprint.data import read_manifest
-from medimprint.features import extract_to_store
+from medimprint.features import extract_to_store, loader_workers
 from medimprint.lungs import RegionCrop
 from medimprint.runtime import job
 
@@ -31,4 +31,5 @@ with job(snakemake) as log:
         crop=region,
         perturbation=perturbation,
         batch_size=snakemake.params.batch_size,
+        num_workers=loader_workers(snakemake.threads, extractor.device),
     )
