@@ -66,7 +66,7 @@ def test_equal_channel_palette_warns_and_transparency_fails(tmp_path):
         assert read_gray_png(tmp_path / "p.png").shape == (4, 4)
     rgba = np.stack([gray, gray, gray, np.full_like(gray, 128)], -1)
     Image.fromarray(rgba).save(tmp_path / "t.png")
-    with pytest.raises(InputError, match=r"t\.png: image has transparent pixels"):
+    with pytest.raises(InputError, match=r"t\.png: RGBA image has transparent pixels"):
         read_gray_png(tmp_path / "t.png")
 
 

@@ -1,15 +1,24 @@
-"""Checks of the workflow config that a JSON schema cannot express."""
+"""Checks of the workflow config: the JSON schema, with short messages (`check_schema`), and
+what a schema cannot express (`check_config`)."""
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from medimprint.errors import InputError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 #: Backbone weights that are not a file path.
 NAMED_WEIGHTS = ("imagenet", "random")
+#: Schema problems listed in one error before "... and N more".
+MAX_LISTED = 20
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -73,3 +82,65 @@ def check_config(config: dict) -> None:
             f"config: segmentation.checkpoint {checkpoint!r} is not a file; fix the path, or "
             "remove the key to train the lung UNet on the classical masks"
         )
+
+
+def check_schema(config: Mapping[str, Any], schema_path: str | os.PathLike) -> None:
+    """Validate ``config`` against the workflow's JSON schema; raise one `InputError` listing
+    every problem, each with its key and the fix.
+
+    Run it before Snakemake's `validate` (which fills in the defaults): that one stops at the
+    first problem and prints the whole schema with it.
+    """
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = Draft202012Validator(schema).iter_errors(config)
+    problems = sorted({line for error in errors for line in _explain(error)})
+    if problems:
+        lines = [f"  - {problem}" for problem in problems[:MAX_LISTED]]
+        if len(problems) > MAX_LISTED:
+            lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
+        raise InputError(
+            f"config: {len(problems)} problem(s) found; fix them and rerun:\n" + "\n".join(lines)
+        )
+
+
+def _explain(error: Any) -> list[str]:
+    """One line per problem of a jsonschema ``ValidationError``: the key, what is wrong, the fix."""
+    where = _key(error.absolute_path)
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        allowed = list(error.schema.get("properties", {}))
+        return [
+            f"{_key([*error.absolute_path, key])}: unknown key{_guess(key, allowed)}; rename or "
+            f"remove it (allowed here: {', '.join(allowed)})"
+            for key in error.instance
+            if key not in allowed
+        ]
+    if error.validator == "enum":
+        values = [str(value) for value in error.validator_value]
+        what = "name" if "propertyNames" in error.schema_path else "value"
+        return [
+            f"{where}: unknown {what} {error.instance!r}{_guess(error.instance, values)}; use one "
+            f"of: {', '.join(values)}"
+        ]
+    if error.validator == "oneOf" and all(set(s) == {"required"} for s in error.validator_value):
+        keys = [key for option in error.validator_value for key in option["required"]]
+        return [f"{where}: give exactly one of the keys {' or '.join(map(repr, keys))}"]
+    if error.validator == "required":
+        return [f"{where}: {error.message}; add it"]
+    message = error.message if len(error.message) <= 160 else error.message[:160] + "..."
+    return [f"{where}: {message}; fix the value"]
+
+
+def _key(path: Iterable[Any]) -> str:
+    """A config key path as written in messages: ``membership.k[1]``."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key or "config (top level)"
+
+
+def _guess(word: Any, options: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to a misspelt ``word``, else ``""``."""
+    match = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

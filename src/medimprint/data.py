@@ -3,6 +3,13 @@
 `ingest` resolves the configured globs, decodes every image once (on a thread pool, keeping only
 its shape), and checks sizes, ids and test labels. All problems found are reported together in
 one `InputError`; nothing is written by `ingest` itself.
+
+Rules for input that is odd but usable: folders matched by a glob are skipped; opaque RGB, RGBA,
+LA and palette PNGs whose channels are equal are read as gray, with a warning
+(`medimprint.io.read_gray_png`); images of one gray level (e.g. all black) are kept with one
+warning, unless every image of a glob is such, which is an error (their features would all be
+equal: nothing to cluster or compare); roots and globs may contain spaces and shell
+metacharacters (they are never passed to a shell).
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from medimprint.io import read_gray_png, read_table, write_table
 #: Manifest columns, in order.
 COLUMNS = ("id", "path", "role", "split", "label")
 #: Ids (file stems) and generator names must match this.
-ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
-ID_RULE = "ASCII letters, digits, '.', '_' and '-' only (no spaces)"
+ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9._-]+")
+ID_RULE = "ASCII letters, digits, '.', '_' and '-' only (no spaces, folders or dots alone)"
 #: Problems listed per kind in an error message before "... and N more".
 MAX_LISTED = 20
 #: Warnings of one kind re-emitted from a batch of image reads before a summary.
@@ -48,6 +55,7 @@ _EMPTY = "globs matching no file"
 _IMAGES = "unreadable or invalid images"
 _IDS = "bad or duplicate ids (file stems)"
 _SIZES = "mixed image sizes (height x width)"
+_CONSTANT = "globs whose images all have one gray level"
 _LABELS = "test labels"
 
 _T = TypeVar("_T")
@@ -119,8 +127,9 @@ def ingest(
     found = _resolve(plan, problems)
     _check_ids(found, problems)
     paths = list(dict.fromkeys(path for _, path in found))
-    shapes = _check_images(paths, workers, problems)
+    shapes, constant = _check_images(paths, workers, problems)
     _check_sizes(paths, shapes, problems)
+    _check_constant(found, shapes, constant, problems)
     labels = _read_labels(plan, found, problems)
     problems.raise_if_any()
     return _manifest(found, labels)
@@ -259,6 +268,13 @@ def _root(spec: Mapping[str, Any], problems: _Problems) -> Path | None:
     if not path.is_dir():
         problems.add(_CONFIG, f"root: '{path}' is a file, not a folder; fix the path in config")
         return None
+    if not os.access(path, os.R_OK | os.X_OK):
+        problems.add(
+            _CONFIG,
+            f"root: folder '{path}' cannot be read (permission denied); make it "
+            "readable (chmod a+rx) or fix the path in config",
+        )
+        return None
     return path
 
 
@@ -346,12 +362,15 @@ def _empty_message(root: Path, source: _Source) -> str:
         if re.search(r"[*?\[]", part):
             break
         folder = folder / part
-    if not folder.is_dir():
-        detail = f"folder '{folder}' does not exist"
-    else:
-        names = sorted(os.listdir(folder))
-        held = f"it holds {len(names)} entries, e.g. {names[:3]}" if names else "it is empty"
-        detail = f"folder '{folder}' has no matching file ({held})"
+    try:
+        if not folder.is_dir():
+            detail = f"folder '{folder}' does not exist"
+        else:
+            names = sorted(os.listdir(folder))
+            held = f"it holds {len(names)} entries, e.g. {names[:3]}" if names else "it is empty"
+            detail = f"folder '{folder}' has no matching file ({held})"
+    except PermissionError:
+        detail = f"folder '{folder}' cannot be read (permission denied: chmod a+rx it)"
     return (
         f"{source.key}: glob '{source.pattern}' matches no file; {detail}; fix the glob "
         "(relative to root) or add the images"
@@ -389,26 +408,31 @@ def _check_ids(found: list[tuple[_Source, str]], problems: _Problems) -> None:
 
 def _check_images(
     paths: list[str], workers: int | None, problems: _Problems
-) -> dict[str, tuple[int, int]]:
-    """Decode each image once; return the shapes of the valid ones, report the others."""
-    shapes = {}
+) -> tuple[dict[str, tuple[int, int]], set[str]]:
+    """Decode each image once; return the shapes of the valid ones and which of them have one
+    gray level only; report the invalid ones."""
+    shapes, constant = {}, set()
     for path, result in zip(paths, _thread_map(_probe, paths, workers), strict=True):
         if isinstance(result, str):
             problems.add(_IMAGES, result)
         else:
-            shapes[path] = result
-    return shapes
+            shapes[path], flat = result
+            if flat:
+                constant.add(path)
+    return shapes, constant
 
 
-def _probe(path: str) -> tuple[int, int] | str:
-    """Return the shape of a valid image, or the `InputError` message for an invalid one."""
+def _probe(path: str) -> tuple[tuple[int, int], bool] | str:
+    """Return the shape of a valid image and whether it has one gray level, or the
+    `InputError` message for an invalid one."""
     try:
-        height, width = read_gray_png(path).shape
+        image = read_gray_png(path)
     except InputError as err:
         if os.path.isfile(path) and os.path.getsize(path) == 0:
             return f"{path}: empty file (0 bytes), e.g. a broken copy; copy it again or remove it"
         return str(err)
-    return height, width
+    height, width = image.shape
+    return (height, width), bool(image.min() == image.max())
 
 
 def _check_sizes(paths: list[str], shapes: dict[str, tuple[int, int]], problems: _Problems) -> None:
@@ -425,6 +449,39 @@ def _check_sizes(paths: list[str], shapes: dict[str, tuple[int, int]], problems:
                 f"{path}: {_size(shape)} but most images ({count} of {len(shapes)}) are "
                 f"{_size(common)}; resize it to {_size(common)} or remove it",
             )
+
+
+def _check_constant(
+    found: list[tuple[_Source, str]],
+    shapes: dict[str, tuple[int, int]],
+    constant: set[str],
+    problems: _Problems,
+) -> None:
+    """Images of one gray level (e.g. all black) carry no texture: a glob matching only such
+    images is an error (their features would all be equal); fewer are kept, with one warning."""
+    if not constant:
+        return
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for source, path in found:
+        if path in shapes:
+            by_key[source.key].append(path)
+    refused = set()
+    for key, paths in by_key.items():
+        if all(path in constant for path in paths):
+            refused.update(paths)
+            problems.add(
+                _CONSTANT,
+                f"{key}: all {len(paths)} image(s) have one gray level (e.g. all black; first: "
+                f"{paths[0]}), so their features would all be equal; check how they were "
+                "exported (intensity window, bit depth) and replace them",
+            )
+    kept = sorted(constant - refused)
+    if kept:
+        warnings.warn(
+            f"dataset '{problems.name}': {len(kept)} image(s) have one gray level (e.g. all "
+            f"black), e.g. {kept[:3]}; kept, but they carry no texture: check them",
+            stacklevel=3,
+        )
 
 
 def _size(shape: tuple[int, ...]) -> str:
@@ -475,6 +532,9 @@ def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
             keep_default_na=False,
             encoding="utf-8-sig",
         )
+    except PermissionError:
+        problems.add(_LABELS, f"{path}: permission denied; make the file readable (chmod a+r)")
+        return None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         problems.add(
             _LABELS, f"{path}: not a readable CSV ({err}); write a header 'id,label' then rows"
@@ -493,7 +553,8 @@ def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
 
 
 def _label_rows(path: Path, table: pd.DataFrame, kind: str, problems: _Problems) -> dict[str, str]:
-    """Return ``{id: label}``; report empty ids, repeated ids and invalid labels.
+    """Return ``{id: label}``; report empty ids, ids that are no file stem (a folder, a space),
+    repeated ids and invalid labels.
 
     Ids are stripped, and a trailing ``.png`` (any case) is dropped so file names work too.
     """
@@ -505,6 +566,13 @@ def _label_rows(path: Path, table: pd.DataFrame, kind: str, problems: _Problems)
             id_ = id_[:-4]
         if not id_:
             problems.add(_LABELS, f"{path}: data row {row} has an empty id; fill it in")
+            continue
+        if not ID_PATTERN.fullmatch(id_):
+            problems.add(
+                _LABELS,
+                f"{path}: data row {row} has id {raw_id.strip()!r}: ids are file stems of "
+                f"{ID_RULE}; write the file name without its folder",
+            )
             continue
         if id_ in labels:
             repeated.add(id_)

@@ -41,8 +41,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def read_gray_png(path: str | os.PathLike) -> np.ndarray:
     """Read an 8-bit grayscale PNG as a uint8 ``H x W`` array.
 
-    RGB/RGBA/palette images whose colour channels are all equal are converted to gray with a
-    warning; colour images, 16-bit images, non-PNG files and corrupt files raise `InputError`.
+    RGB/RGBA/LA/palette images that are opaque and whose colour channels are all equal are
+    converted to gray with a warning; colour, transparent and 16-bit images, non-PNG, corrupt,
+    missing and unreadable files raise `InputError` naming the file and the fix.
     """
     path = Path(path)
     try:
@@ -58,6 +59,7 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
                     "pixels accepted; resize it to the dataset's image size"
                 )
             mode = img.mode
+            shown = "palette" if mode == "P" else mode  # the mode as named in messages
             img.load()
             arr = np.asarray(img)
             if mode == "P":
@@ -71,6 +73,11 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
             "dataset's image size"
         ) from None
     except FileNotFoundError:
+        if path.is_symlink():
+            raise InputError(
+                f"{path}: broken symbolic link (to '{os.readlink(path)}'); fix the link or "
+                "replace it with the image"
+            ) from None
         raise InputError(f"{path}: file not found; check the path and glob in config") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied; make the file readable (chmod a+r)") from None
@@ -89,15 +96,16 @@ def read_gray_png(path: str | os.PathLike) -> np.ndarray:
         channels = arr[..., :3] if mode != "LA" else arr[..., :1]
         if mode in ("RGBA", "LA") and np.any(arr[..., -1] != 255):
             raise InputError(
-                f"{path}: image has transparent pixels; save it as an opaque 8-bit grayscale PNG"
+                f"{path}: {shown} image has transparent pixels; save it as an opaque 8-bit "
+                "grayscale PNG"
             )
         if not np.all(channels == channels[..., :1]):
             raise InputError(
-                f"{path}: colour ({mode}) image where 8-bit grayscale is expected; convert it "
+                f"{path}: colour ({shown}) image where 8-bit grayscale is expected; convert it "
                 "to grayscale (mode L) first"
             )
         warnings.warn(
-            f"{path}: {mode} image with equal channels converted to grayscale", stacklevel=2
+            f"{path}: {shown} image with equal channels converted to grayscale", stacklevel=2
         )
         return np.ascontiguousarray(channels[..., 0], dtype=np.uint8)
     raise InputError(f"{path}: unsupported PNG mode {mode!r}; save it as 8-bit grayscale (mode L)")

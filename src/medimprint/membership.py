@@ -107,10 +107,13 @@ def cross_validated_decisions(
 ) -> np.ndarray:
     """Used (1) / not used (0) for each labelled image, thresholded on the other folds."""
     labels = np.asarray(labels, dtype=int)
-    n_splits = min(folds, int(np.bincount(labels, minlength=2).min()))
+    counts = np.bincount(labels, minlength=2)
+    n_splits = min(folds, int(counts.min()))
     if n_splits < 2:
         raise InputError(
-            "threshold cross-validation needs at least 2 used and 2 not-used training images"
+            "threshold cross-validation needs at least 2 used and 2 not-used training images, "
+            f"got {counts[1]} used and {counts[0]} not used; add real training images "
+            "(real_used / real_not_used) to the smaller class"
         )
     decisions = np.zeros(len(labels), dtype=int)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)

@@ -11,14 +11,15 @@ from medimprint.build import generator_plan
 from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
 from medimprint.cluster_distances import run_id as region_run_id
 from medimprint.backbones import downloads_weights
-from medimprint.config import NAMED_WEIGHTS, check_config
+from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
 from medimprint.data import dataset_files
 from medimprint.errors import InputError
 from medimprint.lung_quality import has_reference_lungs
 from medimprint.perturbations import NAME_REGEX as PERTURBATION_REGEX
 
-validate(config, "../schemas/config.schema.yaml")
-try:
+try:  # short messages naming each bad key first; then Snakemake's check fills in defaults
+    check_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
+    validate(config, "../schemas/config.schema.yaml")
     check_config(config)
 except InputError as err:
     raise WorkflowError(str(err)) from None
