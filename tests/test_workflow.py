@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from conftest import BIN, REPO, snakemake
 
 from medimprint.io import write_gray_png
 
@@ -114,6 +116,32 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
         "metrics_report": 1,
         "all": 1,
     }
+
+
+def test_a_second_run_offline_gives_byte_identical_results(finished, tmp_path):
+    """Determinism and no network: the test config again, in a fresh folder, with every socket
+    of Snakemake and its jobs refused (tests/inject/sitecustomize.py): same metrics and
+    submissions, byte for byte, and not one connection attempted."""
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    env = {"PYTHONPATH": str(REPO / "tests" / "inject")}
+    env["MEDIMPRINT_TEST_NO_NETWORK"] = str(attempts)
+    workdir = tmp_path / "again"
+    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    cmd += ["--configfile", str(TEST_CONFIG), "--cores", "2"]
+    proc = subprocess.run(
+        cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1200
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert [p.read_text() for p in attempts.iterdir()] == []
+
+    def outputs(root: Path) -> dict[str, bytes]:
+        files = [*root.glob("results/**/metrics.tsv"), *root.glob("results/*/submissions/*.csv")]
+        return {str(f.relative_to(root)): f.read_bytes() for f in sorted(files)}
+
+    first, second = outputs(finished), outputs(workdir)
+    assert len(first) > 50 and first.keys() == second.keys()
+    assert [path for path in first if first[path] != second[path]] == []
 
 
 def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, tmp_path):
