@@ -30,14 +30,13 @@ DataLoader workers on CUDA and none on the CPU (`features.loader_workers`).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from fresh_process import measure
 
 from medimprint.backbones import get_spec
 from medimprint.demo import phantom_slices
@@ -139,17 +138,6 @@ def write_images(folder: Path, n: int, size: int) -> Path:
     return manifest
 
 
-def measure(args: dict) -> dict:
-    """Run one extraction in a fresh interpreter; return its times and peak memory."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"measurement {args['backbone']} x {args['n']} failed")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def settings(backbone: str, opts: argparse.Namespace, config: dict) -> dict:
     """Weights, input size and batch size of one backbone: the command line's, else the
     workflow config's (``--config``), else the defaults (``auto`` weights, batch 32)."""
@@ -213,6 +201,7 @@ def main() -> None:
             chosen = settings(backbone, opts, config)
             for n in opts.sizes:
                 result = measure(
+                    CHILD,
                     {
                         "backbone": backbone,
                         **chosen,
@@ -224,7 +213,8 @@ def main() -> None:
                         "manifest": str(manifest),
                         "n": n,
                         "out": str(Path(tmp) / f"{backbone}-{n}.h5"),
-                    }
+                    },
+                    f"{backbone} x {n}",
                 )
                 workflow = n / result["workflow_s"]
                 raw = n / result["raw_s"] if result["raw_s"] else None

@@ -30,12 +30,11 @@ The real queries (``--queries``, half labelled training, half test) and the refe
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
 import sys
 
 import pandas as pd
+from fresh_process import measure
 
 STAGES = ("hierarchical", "kmeans", "gan_leaks", "monte_carlo", "domias")
 
@@ -78,17 +77,6 @@ seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "data_rss_mb": before}))
 """
-
-
-def measure(spec: dict) -> dict:
-    """Run one stage in a fresh interpreter; return its seconds and peak memory."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"measurement {spec} failed")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def with_growth(rows: list[dict]) -> pd.DataFrame:
@@ -141,7 +129,7 @@ def main() -> None:
                         "queries": args.queries,
                         "reference": args.reference,
                     }
-                    result = measure(spec)
+                    result = measure(CHILD, spec, f"{stage} N={n}")
                     rows.append(
                         {"stage": stage, "max_points": cap, "dim": dim, "generated": n, **result}
                     )
