@@ -23,6 +23,7 @@ from medimprint.attacks import (
     rank_average,
     ssim_scores,
 )
+from medimprint.errors import InputError
 from medimprint.membership import auc
 
 
@@ -204,3 +205,16 @@ def test_choose_epsilon_returns_a_candidate_quantile():
     assert list(search["quantile"]) == list(quantiles)
     assert np.isclose(np.quantile(nearest, quantiles), epsilon).any()
     assert {"cv_f1_train", "auc_train"} <= set(search.columns)
+
+
+def test_domias_on_features_without_spread():
+    """Constant columns are dropped before whitening; features that do not vary at all are
+    refused with the fix, never turned into NaN scores."""
+    rng = np.random.default_rng(7)
+    generated, reference, query = (rng.normal(size=(n, 4)) for n in (40, 20, 10))
+    flat = [np.hstack([x, np.ones((len(x), 3))]) for x in (generated, reference, query)]
+    scores = domias_scores(flat[2], flat[0], flat[1], list(range(10)), list(range(100, 120)))
+    assert np.isfinite(scores).all()
+    same = [np.ones((n, 5)) for n in (40, 20, 10)]
+    with pytest.raises(InputError, match="do not vary"):
+        domias_scores(same[2], same[0], same[1], list(range(10)), list(range(100, 120)))

@@ -339,11 +339,20 @@ def domias_scores(
     scaler = StandardScaler()
     pool = scaler.fit_transform(np.vstack([generated, reference]))
     dims = max(1, min(dims, pool.shape[1], len(pool) - 1))
+    if not pool.any():  # standardised constant columns are all 0
+        raise InputError(
+            "DOMIAS: the generated and reference features do not vary (constant or identical "
+            "images in this feature space); check the images or drop this space from "
+            "attacks.spaces"
+        )
     pca = PCA(n_components=dims, whiten=True, random_state=seed)
     reduced = pca.fit_transform(pool)
     del pool
+    # whitening divides by each component's spread: drop the components without any
+    keep = pca.explained_variance_ > 1e-10 * pca.explained_variance_.max()
+    reduced = reduced[:, keep]
     g, r = reduced[: len(generated)], reduced[len(generated) :]
-    q = pca.transform(scaler.transform(query))
+    q = pca.transform(scaler.transform(query))[:, keep]
     log_gen = gaussian_log_density(q, g, scott_bandwidth(g))
     log_ref = gaussian_log_density(
         q, r, scott_bandwidth(r), exclude_self_ids=(query_ids, reference_ids)
