@@ -92,3 +92,15 @@ def test_refuses_bad_input():
     metric = GeneratorMetric().fit(x, labels)
     with pytest.raises(InputError, match="expected at least 2 rows of 30"):
         metric.transform(x[:, :5])
+
+
+def test_features_without_spread_are_refused_with_the_fix():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 5)
+    collapsed = np.repeat(rng.normal(size=(3, 6)), 5, axis=0)  # one point per generator
+    for kind in ("whiten", "lda_pca"):
+        with pytest.raises(InputError, match="spread within generators"):
+            GeneratorMetric(kind).fit(collapsed, labels)
+    assert np.isfinite(GeneratorMetric("lda").fit(collapsed, labels).transform(collapsed)).all()
+    with pytest.raises(InputError, match="do not vary"):
+        GeneratorMetric("whiten").fit(np.ones((15, 6)), labels)

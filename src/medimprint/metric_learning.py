@@ -84,6 +84,17 @@ class GeneratorMetric:
             )
         if counts.min() < 2:
             raise InputError("every training generator needs at least 2 images")
+        if not np.ptp(x, axis=0).any():
+            raise InputError(
+                "the training features do not vary (constant or identical images in this "
+                "feature space): nothing to learn; check the images or use reducer none"
+            )
+        if not _within_class(x, labels).any() and self.kind != "lda":
+            raise InputError(
+                "every training generator's images have identical features (a collapsed "
+                "generator or duplicated images): a generator metric needs spread within "
+                "generators; use reducer none or pca95"
+            )
         if self.n_components is not None and self.n_components < 1:
             raise InputError(f"n_components must be >= 1 or None, got {self.n_components}")
 
