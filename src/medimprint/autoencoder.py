@@ -26,6 +26,7 @@ from medimprint.io import stream_store
 from medimprint.torch_runtime import (
     EarlyStopping,
     as_input,
+    batched_inference,
     build_monai,
     check_images,
     deterministic,
@@ -128,15 +129,11 @@ def reconstruct(
     model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
 ) -> np.ndarray:
     """float32 ``N x H x W`` reconstructions in [0, 1] of uint8 ``images``. Moves ``model`` to
-    ``device``; CUDA runs in bfloat16 autocast, CPU in float32."""
-    check_images(images)
-    model = model.to(device).eval()
-    cuda = torch.device(device).type == "cuda"
+    ``device``; CUDA runs in bfloat16 autocast, CPU in float32 (`batched_inference`)."""
+    batches = batched_inference(model, images, _reconstruct, batch_size=batch_size, device=device)
     out = np.empty(images.shape, dtype=np.float32)
-    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
-        for start in range(0, len(images), batch_size):
-            x = as_input(images[start : start + batch_size], device)
-            out[start : start + batch_size] = _reconstruct(model, x).float()[:, 0].cpu().numpy()
+    for rows, recon in batches:
+        out[rows] = recon.float()[:, 0].cpu().numpy()
     return out
 
 

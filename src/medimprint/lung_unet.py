@@ -27,6 +27,7 @@ from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
 from medimprint.torch_runtime import (
     EarlyStopping,
     as_input,
+    batched_inference,
     build_monai,
     check_images,
     deterministic,
@@ -158,15 +159,11 @@ def predict_masks(
 ) -> np.ndarray:
     """Bool lung masks (``N x H x W``) of uint8 ``images``: sigmoid > 0.5, holes filled and
     components smaller than `MIN_LUNG_FRACTION` of the image dropped. Moves ``model`` to
-    ``device``; CUDA runs in bfloat16 autocast, CPU in float32."""
-    check_images(images)
-    model = model.to(device).eval()
-    cuda = torch.device(device).type == "cuda"
+    ``device``; CUDA runs in bfloat16 autocast, CPU in float32 (`batched_inference`)."""
+    batches = batched_inference(model, images, _forward, batch_size=batch_size, device=device)
     out = np.zeros(images.shape, dtype=bool)
-    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
-        for start in range(0, len(images), batch_size):
-            logits = _forward(model, as_input(images[start : start + batch_size], device))
-            out[start : start + batch_size] = (logits[:, 0] > 0).cpu().numpy()
+    for rows, logits in batches:
+        out[rows] = (logits[:, 0] > 0).cpu().numpy()
     min_size = MIN_LUNG_FRACTION * images.shape[1] * images.shape[2]
     for i, mask in enumerate(out):
         labels, n = ndimage.label(ndimage.binary_fill_holes(mask))

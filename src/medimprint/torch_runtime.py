@@ -4,7 +4,7 @@ forward passes on images of any size (zero-padded to the network's stride, cropp
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +37,30 @@ def check_images(images: np.ndarray) -> None:
 def as_input(images: np.ndarray, device: str) -> torch.Tensor:
     """uint8 ``N x H x W`` -> float32 ``N x 1 x H x W`` in [0, 1] on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255)[:, None]
+
+
+def batched_inference(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    forward: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    *,
+    batch_size: int,
+    device: str,
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """``forward(model, x)`` of uint8 ``images`` batch by batch, with the rows each covers.
+    Checks the images at once; moves ``model`` to ``device`` in eval mode; CUDA runs in bfloat16
+    autocast, CPU in float32."""
+    check_images(images)
+    model = model.to(device).eval()
+    cuda = torch.device(device).type == "cuda"
+
+    def batches() -> Iterator[tuple[slice, torch.Tensor]]:
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+            for start in range(0, len(images), batch_size):
+                rows = slice(start, start + batch_size)
+                yield rows, forward(model, as_input(images[rows], device))
+
+    return batches()
 
 
 def padded_forward(model: torch.nn.Module, x: torch.Tensor, multiple: int) -> torch.Tensor:
