@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +42,24 @@ def luna16() -> Path:
     if not path.is_dir():
         pytest.skip(f"real CT slices not found at {path}")
     return path
+
+
+def ok_slices(luna16: Path, n: int, size: int = 64) -> np.ndarray:
+    """``n`` evenly spaced LUNA16 slices of 'ok' quality, resized to ``size`` squared (uint8)."""
+    from PIL import Image
+
+    from medimprint.io import read_gray_png
+
+    if not (luna16 / "slices").is_dir():
+        pytest.skip(f"no slices folder in {luna16}")
+    manifest = pd.read_csv(luna16 / "manifest.csv")
+    files = manifest.loc[manifest["slice_quality"] == "ok", "file"].to_numpy()
+    files = files[np.linspace(0, len(files) - 1, n).round().astype(int)]
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(read_gray_png(luna16 / f)).resize((size, size), Image.BILINEAR)
+            )
+            for f in files
+        ]
+    )
