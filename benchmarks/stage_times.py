@@ -38,8 +38,8 @@ SLACK_S = 5
 
 
 def read_benchmarks(root: Path, dataset: str | None = None) -> pd.DataFrame:
-    """One row per benchmark file: rule, path (relative to ``root``), written (mtime),
-    seconds, max_rss (MB) and cpu_time (s)."""
+    """One row per benchmark file: path (relative to ``root``, without ``.tsv``; its first
+    component is the rule), written (mtime), seconds, max_rss (MB) and cpu_time (s)."""
     rows = []
     for path in sorted(root.rglob("*.tsv")):
         rel = path.relative_to(root)
@@ -51,7 +51,6 @@ def read_benchmarks(root: Path, dataset: str | None = None) -> pd.DataFrame:
             continue
         rows.append(
             {
-                "rule": rel.parts[0] if len(rel.parts) > 1 else rel.stem,
                 "path": rel.with_suffix("").as_posix(),
                 "written": datetime.fromtimestamp(path.stat().st_mtime),
                 "s": numbers["s"].mean(),
@@ -59,7 +58,7 @@ def read_benchmarks(root: Path, dataset: str | None = None) -> pd.DataFrame:
                 "cpu_time": numbers["cpu_time"].mean(),
             }
         )
-    return pd.DataFrame(rows, columns=["rule", "path", "written", "s", "max_rss", "cpu_time"])
+    return pd.DataFrame(rows, columns=["path", "written", "s", "max_rss", "cpu_time"])
 
 
 def hms(seconds: float) -> str:
@@ -71,8 +70,6 @@ def summarise(jobs: pd.DataFrame, depth: int = 1) -> pd.DataFrame:
     """Per stage (the first ``depth`` path components): jobs, total and largest seconds,
     largest max_rss, total cpu_time; the slowest stage first, then a total row."""
     stage = jobs["path"].map(lambda p: "/".join(p.split("/")[:depth]))
-    if depth == 1:
-        stage = jobs["rule"]
     table = (
         jobs.assign(stage=stage)
         .groupby("stage")
