@@ -105,8 +105,8 @@ def test_load_slices_errors(tmp_path):
 @pytest.mark.parametrize("by", ["patient", "block"])
 def test_split_pools_exact_disjoint_and_grouped(by):
     meta = _meta(patients=12 if by == "patient" else 4)
-    splits = split_real(meta, DBS, by=by, block_size=8, block_gap=2, seed=0)
-    assert list(splits.columns) == ["id", "database", "status", "part"]
+    splits = split_real(meta, DBS, by=by, block_size=8, block_gap=2, seed=0, test_by="image")
+    assert list(splits.columns) == ["id", "database", "status", "part", "group"]
     assert splits["id"].is_unique
     for db, cfg in DBS.items():
         for status in ("used", "not_used"):
@@ -116,9 +116,10 @@ def test_split_pools_exact_disjoint_and_grouped(by):
             assert (pool["part"] == "test").sum() == n_test
     merged = splits.merge(meta, on="id")
     merged["pool"] = merged["database"] + "/" + merged["status"]
-    merged["group"] = merged["patient"] + (
-        "" if by == "patient" else "/" + (merged["z"] // 8).astype(str)
+    expected = merged["patient"] + (
+        "" if by == "patient" else "_b" + (merged["z"] // 8).map("{:02d}".format)
     )
+    assert merged["group"].tolist() == expected.tolist()  # p3 or p3_b01: readable, stable
     assert (merged.groupby("group")["pool"].nunique() == 1).all()
 
 
@@ -126,6 +127,7 @@ def test_split_block_gap_respected():
     meta = _meta(patients=3, slices=60)
     gap = 3
     splits = split_real(meta, DBS, by="block", block_size=10, block_gap=gap, seed=4)
+    assert splits["group"].str.fullmatch(r"p[0-2]_b0[0-5]").all()
     merged = splits.merge(meta, on="id")
     assert (merged["z"] % 10 < 10 - gap).all()  # the last slices of each block are never used
     pool = (merged["database"] + "/" + merged["status"]).to_numpy()
@@ -144,19 +146,21 @@ def test_split_test_part_by_group_shares_no_block_with_training():
         wanted = DBS[db][status] * DBS[db]["test_fraction"]
         assert abs((pool["part"] == "test").sum() - wanted) < 3  # within a block of 3
         assert (pool["part"] == "train").any()
-    by_image = split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3)
+    default = split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3)
+    assert default.equals(splits)  # whole groups are the default
+    by_image = split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3, test_by="image")
     merged = by_image.merge(meta, on="id")
     merged["block"] = merged["patient"] + "/" + (merged["z"] // 4).astype(str)
-    assert (merged.groupby("block")["part"].nunique() == 2).any()  # the default mixes them
+    assert (merged.groupby("block")["part"].nunique() == 2).any()  # image by image mixes them
     with pytest.raises(InputError, match=r"split\.test_by"):
         split_real(meta, DBS, by="block", block_size=4, block_gap=1, seed=3, test_by="patient")
 
 
 def test_split_deterministic():
     meta = _meta()
-    a = split_real(meta, DBS, by="patient", block_size=8, block_gap=2, seed=1)
-    b = split_real(meta, DBS, by="patient", block_size=8, block_gap=2, seed=1)
-    c = split_real(meta, DBS, by="patient", block_size=8, block_gap=2, seed=2)
+    a = split_real(meta, DBS, by="block", block_size=8, block_gap=2, seed=1)
+    b = split_real(meta, DBS, by="block", block_size=8, block_gap=2, seed=1)
+    c = split_real(meta, DBS, by="block", block_size=8, block_gap=2, seed=2)
     assert a.equals(b)
     assert not a.equals(c)
 
@@ -172,6 +176,42 @@ def test_split_too_few_images_names_the_keys():
     with pytest.raises(InputError, match=r"membership\.db1\.used"):
         bad = {"db1": {"used": -1, "not_used": 2}}
         split_real(_meta(), bad, by="patient", block_size=4, block_gap=1, seed=0)
+
+
+@pytest.mark.parametrize("by", ["patient", "block"])
+@pytest.mark.parametrize("seed", range(5))
+def test_split_by_group_keeps_every_group_on_one_side(by, seed):
+    """Under test_by group no group has images in both a labelled train part and a test part,
+    of any pool; every pool gets both parts."""
+    meta = _meta(patients=40, slices=5) if by == "patient" else _meta(patients=6, slices=40)
+    splits = split_real(meta, DBS, by=by, block_size=5, block_gap=1, seed=seed)
+    assert splits["group"].is_unique is False  # groups hold several images
+    assert (splits.groupby("group")["part"].nunique() == 1).all()
+    assert (splits.groupby("group")["database"].nunique() == 1).all()
+    for _, pool in splits.groupby(["database", "status"]):
+        assert set(pool["part"]) == {"train", "test"}
+    train, test = (set(splits.loc[splits["part"] == p, "group"]) for p in ("train", "test"))
+    assert not train & test
+
+
+def test_split_refuses_an_empty_test_or_train_part():
+    # patients of 30 slices, pools of 12: each pool is one patient, its test part whole groups
+    with pytest.raises(InputError) as err:
+        split_real(_meta(), DBS, by="patient", block_size=8, block_gap=2, seed=0, build="demo")
+    message = str(err.value)
+    assert "builds.demo.membership.db1" in message and "db1/used" in message
+    assert "empty test part" in message and "1 group(s)" in message
+    assert "split.by: block" in message and "slices" in message
+    assert "split.test_by: image" in message
+    # blocks of 8 (7 kept) in a pool of 12: 7 + 5, a test part of 6 takes one; of 11, both
+    dbs = {"db1": {"used": 12, "not_used": 12, "test_fraction": 0.9}}
+    with pytest.raises(InputError, match=r"db1/\w+ gets an empty labelled train part") as err:
+        split_real(_meta(), dbs, by="block", block_size=8, block_gap=1, seed=0)
+    assert "smaller split.block_size" in str(err.value)
+    # image by image: a fraction that rounds to no test image
+    dbs = {"db1": {"used": 2, "not_used": 2, "test_fraction": 0.2}}
+    with pytest.raises(InputError, match=r"membership\.db1\.test_fraction"):
+        split_real(_meta(), dbs, by="block", block_size=8, block_gap=1, seed=0, test_by="image")
 
 
 # --------------------------------------------------------------------------- generator_plan
@@ -212,7 +252,7 @@ def _inputs(seed: int = 0):
     images = np.zeros((len(meta), 8, 8), np.uint8)
     images[:, 0, 0] = np.arange(len(meta)) % 256
     images[:, 0, 1] = np.arange(len(meta)) // 256
-    splits = split_real(meta, DBS, by="patient", block_size=8, block_gap=2, seed=seed)
+    splits = split_real(meta, DBS, by="block", block_size=4, block_gap=0, seed=seed)
     samples = {}
     for m, (key, n) in enumerate(generator_plan(BUILD).items()):
         arr = np.full((n + 1, 8, 8), 255, np.uint8)

@@ -181,7 +181,8 @@ def split_real(
     block_size: int,
     block_gap: int,
     seed: int,
-    test_by: str = "image",
+    test_by: str = "group",
+    build: str | None = None,
 ) -> pd.DataFrame:
     """Assign slices to the ``used`` / ``not_used`` pools of each database, then each pool to a
     labelled ``train`` part and a ``test`` part.
@@ -190,10 +191,14 @@ def split_real(
     a patient whose last ``block_gap`` slices are dropped); shuffled groups go whole to the pools in
     turn (db1/used, db1/not_used, db2/used, ...), and images of a group beyond a pool's size stay
     unassigned, so no group and no pair of neighbouring slices is shared between pools. The test
-    part of a pool takes ``test_fraction`` of its images at random (``test_by="image"``), or
-    whole groups (``"group"``: no test image has a neighbour among the labelled training images;
-    the test size then differs from the fraction by less than a group). Returns
-    ``id, database, status, part`` for the assigned slices only.
+    part of a pool takes whole groups (``test_by="group"``: no test image has a neighbour among
+    the labelled training images; the test size differs from ``test_fraction`` of the pool by less
+    than a group), or ``test_fraction`` of its images at random (``"image"``). A pool whose test
+    or labelled train part comes out empty is refused (``build`` names the build in the message).
+
+    Returns ``id, database, status, part, group`` for the assigned slices only; ``group`` names
+    the slice's group: its patient (``by="patient"``, e.g. ``LIDC-0001``) or patient and block
+    (``by="block"``, e.g. ``LIDC-0001_b07``, blocks numbered from the patient's lowest z).
     """
     if test_by not in ("image", "group"):
         raise InputError(f"split.test_by: must be 'image' or 'group', got {test_by!r}")
@@ -206,6 +211,7 @@ def split_real(
             break
     if any(p.remaining for p in pools):
         raise InputError(_shortage_message(pools, groups, by, block_size, block_gap))
+    group_of = {row: _group_name(key, by) for key, rows in groups.items() for row in rows}
     frames = []
     for pool in pools:
         rows = sorted(pool.rows)
@@ -214,6 +220,8 @@ def split_real(
             test = set(np.asarray(rows)[rng.permutation(len(rows))[:n_test]].tolist())
         else:
             test = _whole_groups(pool.groups, n_test, rng)
+        if not test or len(test) == len(rows):
+            raise InputError(_empty_part_message(pool, test, n_test, test_by, by, build))
         parts = np.array(["test" if r in test else "train" for r in rows], dtype=object)
         frames.append(
             pd.DataFrame(
@@ -222,10 +230,42 @@ def split_real(
                     "database": pool.database,
                     "status": pool.status,
                     "part": parts,
+                    "group": [group_of[r] for r in rows],
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _group_name(key: tuple[str, int], by: str) -> str:
+    """``patient`` (split by patient) or ``patient_bNN`` (split by block)."""
+    patient, block = key
+    return patient if by == "patient" else f"{patient}_b{block:02d}"
+
+
+def _empty_part_message(
+    pool: _Pool, test: set[int], n_test: int, test_by: str, by: str, build: str | None
+) -> str:
+    where = f"builds.{build}.membership" if build else "membership"
+    empty = "test part" if not test else "labelled train part"
+    n = len(pool.rows)
+    if test_by == "group":
+        smaller = "a smaller split.block_size" if by == "block" else "split.by: block"
+        how = (
+            f"its {n} images are {len(pool.groups)} group(s) (split.by: {by}), and whole groups "
+            f"cannot make a test part near {n_test} images (split.test_by: group)"
+        )
+        fix = (
+            f"use smaller groups ({smaller}), larger pools or more slices, or split.test_by: "
+            "image (test images drawn one by one)"
+        )
+    else:
+        how = f"test_fraction {pool.test_fraction:g} of {n} images is {n_test} test images"
+        fix = f"change {where}.{pool.database}.test_fraction or the pool size"
+    return (
+        f"split: {where}.{pool.database}: pool {pool.database}/{pool.status} gets an empty "
+        f"{empty}: {how}; {fix}"
+    )
 
 
 def _whole_groups(groups: list[list[int]], n_test: int, rng: np.random.Generator) -> set[int]:

@@ -1,4 +1,5 @@
-"""Split a build's real slices into used / not-used pools per membership database."""
+"""Split a build's real slices into used / not-used pools per membership database, each into a
+labelled train part and a test part, and name every slice's group (patient or block)."""
 
 from medimprint.build import split_real
 from medimprint.io import read_table, write_table
@@ -14,5 +15,6 @@ with job(snakemake):
         block_gap=split["block_gap"],
         seed=snakemake.params.seed,
         test_by=split["test_by"],
+        build=snakemake.wildcards.build,
     )
     write_table(snakemake.output[0], splits)
