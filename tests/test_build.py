@@ -281,7 +281,7 @@ def test_write_layout_files_labels_and_sample_order(tmp_path):
         expected |= {
             f"membership/{db}/real_unknown/{db}_unknown_{i:04d}.png" for i in range(n_test)
         }
-        expected.add(f"membership/{db}/test_labels.csv")
+        expected |= {f"membership/{db}/test_labels.csv", f"membership/{db}/groups.csv"}
     for family in BUILD["attribution"]["train_generators"]:
         expected |= {f"attribution/train/{family}/{family}_{i:05d}.png" for i in range(3)}
     expected |= {f"attribution/test/test_{i:05d}.png" for i in range(8)}
@@ -322,6 +322,34 @@ def test_write_layout_files_labels_and_sample_order(tmp_path):
         first_test = 3 if family in BUILD["attribution"]["train_generators"] else 0
         first_test += 4 if family == "dcgan" else 0
         assert image[0, 1] in (first_test, first_test + 1)
+
+
+def test_write_layout_groups_csv_names_every_real_image_written(tmp_path):
+    images, meta, splits, samples = _inputs()
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, BUILD, seed=0)
+    group_of = dict(zip(splits["id"], splits["group"], strict=True))
+    for db in DBS:
+        folder = out / "membership" / db
+        table = pd.read_csv(folder / "groups.csv", dtype=str, keep_default_na=False)
+        assert list(table.columns) == ["id", "group"] and table["id"].is_unique
+        written = {
+            p.stem
+            for sub in ("real_used", "real_not_used", "real_unknown")
+            for p in (folder / sub).glob("*.png")
+        }
+        assert set(table["id"]) == written  # exactly the real images, by written file stem
+        groups = dict(zip(table["id"], table["group"], strict=True))
+        unknown = {i for i in written if i.startswith(f"{db}_unknown_")}
+        assert unknown == set(pd.read_csv(folder / "test_labels.csv", dtype=str)["id"])
+        for id_ in written - unknown:  # labelled images keep their ids
+            assert groups[id_] == group_of[id_]
+        for id_ in unknown:  # anonymised test images: the group of the image behind the id
+            image = read_gray_png(folder / "real_unknown" / f"{id_}.png")
+            real_id = meta["id"].iloc[int(image[0, 0]) + 256 * int(image[0, 1])]
+            assert groups[id_] == group_of[real_id]
+        labelled = {groups[i] for i in written - unknown}
+        assert labelled and not labelled & {groups[i] for i in unknown}  # grouped test part
 
 
 def test_write_layout_replaces_existing_output(tmp_path):

@@ -446,8 +446,9 @@ def write_layout(
 ) -> None:
     """Write the task layout (docs/CONTRACTS.md) for ``build`` under ``out_dir``.
 
-    ``images`` are row-aligned with ``meta``; ``splits`` comes from `split_real`; ``samples`` maps
-    each `generator_plan` key to at least that many uint8 images. Everything is written to a
+    ``images`` are row-aligned with ``meta``; ``splits`` comes from `split_real` (with its
+    ``group`` column, written to each database's ``groups.csv``); ``samples`` maps each
+    `generator_plan` key to at least that many uint8 images. Everything is written to a
     temporary sibling folder that replaces ``out_dir`` only when complete.
     """
     out_dir = Path(out_dir)
@@ -484,6 +485,10 @@ def _check_inputs(
 ) -> None:
     if images.dtype != np.uint8 or images.ndim != 3 or len(images) != len(meta):
         raise ValueError(f"images must be uint8 N x H x W aligned with meta ({len(meta)} rows)")
+    if "group" not in splits.columns:
+        raise InputError(
+            "splits have no 'group' column (made by an older version); rerun the split"
+        )
     unknown = set(splits["id"].astype(str)) - set(meta["id"].astype(str))
     if unknown:
         raise ValueError(f"splits name ids missing from meta: {sorted(unknown)[:5]}")
@@ -517,9 +522,12 @@ def _write_membership(
     for i, image in enumerate(generated):
         write_gray_png(folder / "generated" / f"{db}_gen_{i:05d}.png", image)
     train = splits[splits["part"] == "train"]
+    groups = []  # (id as written, group), one per real image
     for status in STATUSES:
-        for id_ in train.loc[train["status"] == status, "id"].astype(str):
+        rows = train[train["status"] == status]
+        for id_, group in zip(rows["id"].astype(str), rows["group"].astype(str), strict=True):
             write_gray_png(folder / f"real_{status}" / f"{id_}.png", images[row_of[id_]])
+            groups.append((id_, group))
     test = splits[splits["part"] == "test"]
     labels = []
     for i, row in enumerate(rng.permutation(len(test))):
@@ -527,9 +535,11 @@ def _write_membership(
         anon = f"{db}_unknown_{i:04d}"
         write_gray_png(folder / "real_unknown" / f"{anon}.png", images[row_of[id_]])
         labels.append({"id": anon, "label": 1 if status == "used" else 0})
+        groups.append((anon, str(test["group"].iloc[row])))
     for sub in ("generated", "real_used", "real_not_used", "real_unknown"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=["id", "label"]))
+    write_table(folder / "groups.csv", pd.DataFrame(groups, columns=["id", "group"]))
 
 
 def _write_attribution(
