@@ -15,6 +15,8 @@ from medimprint.build import generator_plan, load_slices, split_real, write_layo
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, write_gray_png
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
 DBS = {
     "db1": {"used": 12, "not_used": 12, "test_fraction": 0.5},
     "db2": {"used": 20, "not_used": 20, "test_fraction": 0.25},
@@ -79,6 +81,58 @@ def test_load_slices_without_manifest(tmp_path):
         "patient": ["a_b", "a_b", "a_b", "c"],
         "z": [0, 1, 2, 0],
     }
+
+
+def test_load_slices_manifest_without_z_index_ranks_files_per_patient(tmp_path):
+    """One or a few unrelated slices per patient (TCGA-like): z is the rank within the patient."""
+    for name in ("s_10", "s_2", "s_3", "s_7"):
+        write_gray_png(tmp_path / f"{name}.png", np.full((8, 8), 9, np.uint8))
+    (tmp_path / "m.csv").write_text(
+        "file,patient,age\ns_10.png,B,60\ns_2.png,A,70\ns_3.png,B,61\ns_7.png,A,71\n"
+    )
+    _, meta = load_slices(str(tmp_path / "*.png"), str(tmp_path / "m.csv"), 8)
+    assert meta.to_dict("list") == {
+        "id": ["s_2", "s_7", "s_3", "s_10"],
+        "patient": ["A", "A", "B", "B"],
+        "z": [0, 1, 0, 1],
+    }
+    (tmp_path / "m.csv").write_text("file,patient\ns_10.png,B\ns_2.png,\ns_3.png,B\ns_7.png,A\n")
+    with pytest.raises(InputError, match=r"1 rows have no patient.*s_2\.png"):
+        load_slices(str(tmp_path / "*.png"), str(tmp_path / "m.csv"), 8)
+    (tmp_path / "m.csv").write_text("file,z_index\ns_10.png,1\n")
+    with pytest.raises(InputError, match=r"missing columns \['patient'\]"):
+        load_slices(str(tmp_path / "*.png"), str(tmp_path / "m.csv"), 8)
+
+
+@pytest.fixture(scope="session")
+def tcga() -> Path:
+    """The TCGA slices beside the repository; in CI (CI=true) their absence is a failure."""
+    path = SHARED_DATA / "tcga-lung-ct"
+    if not (path / "manifest.csv").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the TCGA slices are missing at {path}")
+        pytest.skip(f"TCGA slices not found at {path}")
+    return path
+
+
+def test_load_slices_reads_the_tcga_manifest(tcga: Path):
+    """config/tcga.yaml's slices: 94 slices of 54 patients, no z_index column."""
+    images, meta = load_slices(str(tcga / "slices" / "*.png"), str(tcga / "manifest.csv"), 32)
+    assert images.shape == (94, 32, 32) and images.dtype == np.uint8
+    assert meta["id"].is_unique and meta["patient"].nunique() == 54
+    assert meta["patient"].str.startswith("TCGA-").all()
+    ranks = meta.groupby("patient")["z"].agg(lambda z: sorted(z) == list(range(len(z))))
+    assert ranks.all()
+    splits = split_real(
+        meta,
+        {"db1": {"used": 40, "not_used": 40, "test_fraction": 0.5}},
+        by="patient",
+        block_size=16,
+        block_gap=2,
+        seed=0,
+    )
+    assert len(splits) == 80 and set(splits["group"]) <= set(meta["patient"])
+    assert (splits.groupby("group")["part"].nunique() == 1).all()
 
 
 def test_load_slices_errors(tmp_path):

@@ -38,9 +38,11 @@ def load_slices(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Read real slices matching ``pattern`` as uint8 ``N x S x S`` plus meta ``id, patient, z``.
 
-    With ``manifest`` (CSV: ``file, patient, z_index`` and optional ``slice_quality``; ``file``
-    relative to the manifest's folder) patient and z come from it; without, patient is the file
-    stem before its last ``_`` and z the file's rank within its patient (natural order).
+    With ``manifest`` (CSV: ``file, patient``, optional ``z_index`` and ``slice_quality``;
+    ``file`` relative to the manifest's folder) patient and z come from it; without, patient is
+    the file stem before its last ``_``. Without a z (no manifest, or a manifest without
+    ``z_index``, e.g. a few unrelated slices per patient), z is the file's rank within its
+    patient (natural order of the stems).
     ``keep_low_quality=False`` drops manifest rows whose ``slice_quality`` is ``low``. Images of
     another size are resized with Lanczos. Rows are ordered by patient, then z.
     """
@@ -102,6 +104,15 @@ def _meta_from_names(files: list[Path]) -> pd.DataFrame:
     return meta
 
 
+def _rank_within_patient(meta: pd.DataFrame) -> np.ndarray:
+    """z as the rank of each row's id (natural order) among its patient's rows."""
+    order = sorted(range(len(meta)), key=lambda i: _natural_key(str(meta["id"].iloc[i])))
+    ranked = meta.iloc[order]
+    z = np.empty(len(meta), dtype=int)
+    z[order] = ranked.groupby("patient", sort=False).cumcount().to_numpy()
+    return z
+
+
 def _meta_from_manifest(
     files: list[Path], manifest: Path, pattern: str, keep_low_quality: bool
 ) -> pd.DataFrame:
@@ -122,9 +133,8 @@ def _meta_from_manifest(
             f"(first: {unlisted[:5]}); add them to the manifest or narrow slices.glob"
         )
     rows = by_path.loc[resolved].reset_index()
-    meta = pd.DataFrame(
-        {"id": [f.stem for f in files], "patient": rows["patient"], "z": rows["z_index"]}
-    )
+    meta = pd.DataFrame({"id": [f.stem for f in files], "patient": rows["patient"]})
+    meta["z"] = rows["z_index"] if "z_index" in rows else _rank_within_patient(meta)
     meta["path"] = files
     if not keep_low_quality and "slice_quality" in rows:
         meta = meta[rows["slice_quality"].str.strip().str.lower() != "low"]
@@ -135,11 +145,20 @@ def _read_manifest(manifest: Path) -> pd.DataFrame:
     if not manifest.is_file():
         raise InputError(f"slices.manifest {manifest}: file not found; fix the path or remove it")
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    absent = [c for c in ("file", "patient", "z_index") if c not in table.columns]
+    absent = [c for c in ("file", "patient") if c not in table.columns]
     if absent:
         raise InputError(
-            f"{manifest}: missing columns {absent}; a manifest needs file, patient, z_index"
+            f"{manifest}: missing columns {absent}; a manifest needs file and patient "
+            "(z_index optional)"
         )
+    blank = table.loc[table["patient"].str.strip() == "", "file"].tolist()
+    if blank:
+        raise InputError(
+            f"{manifest}: {len(blank)} rows have no patient (first: {blank[:5]}); fill in "
+            "'patient' (slices of one patient are kept together by the split)"
+        )
+    if "z_index" not in table.columns:
+        return table
     z = pd.to_numeric(table["z_index"], errors="coerce")
     if z.isna().any() or (z % 1 != 0).any():
         bad = table.loc[z.isna() | (z % 1 != 0), "z_index"].tolist()[:5]
