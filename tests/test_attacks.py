@@ -88,13 +88,13 @@ def test_nearest_distances_chunked_equal_brute_force_and_leave_one_out(monkeypat
     np.testing.assert_allclose(nearest_distances(query, reference), brute.min(axis=1))
 
     ids = [f"r{i}" for i in range(300)]
-    loo = nearest_distances(reference, reference, exclude_self_ids=(ids, ids))
+    loo = nearest_distances(reference, reference, exclude_same=(ids, ids))
     own = cdist(reference, reference)
     assert nearest_distances(reference, reference).max() == 0.0  # without: itself at 0
     assert loo.min() > 0
     np.testing.assert_allclose(loo, np.sort(own, axis=1)[:, 1])
     # Only rows whose id is in the reference set leave a row out.
-    mixed = nearest_distances(reference[:2], reference, exclude_self_ids=(["r0", "new"], ids))
+    mixed = nearest_distances(reference[:2], reference, exclude_same=(["r0", "new"], ids))
     assert mixed[0] == pytest.approx(loo[0]) and mixed[1] == 0.0
 
 
@@ -105,7 +105,7 @@ def test_gaussian_log_density_matches_kernel_density_and_leaves_self_out():
     np.testing.assert_allclose(gaussian_log_density(query, data, 0.7), expected)
     ids = list(range(80))
     kept = np.arange(1, 80)
-    loo = gaussian_log_density(data[:1], data, 0.2, exclude_self_ids=([0], ids))
+    loo = gaussian_log_density(data[:1], data, 0.2, exclude_same=([0], ids))
     np.testing.assert_allclose(
         loo, KernelDensity(bandwidth=0.2).fit(data[kept]).score_samples(data[:1])
     )
@@ -184,6 +184,7 @@ def test_choose_ensemble_picks_the_informative_attack(n_noise):
         "labels",
         "folds",
         "seed",
+        "groups",
     ]
     rng = np.random.default_rng(6)
     labels = np.repeat([1, 0], 40)
@@ -204,7 +205,7 @@ def test_choose_epsilon_returns_a_candidate_quantile():
     nearest = nearest_distances(toy["train"], toy["generated"])
     assert list(search["quantile"]) == list(quantiles)
     assert np.isclose(np.quantile(nearest, quantiles), epsilon).any()
-    assert {"cv_f1_train", "auc_train"} <= set(search.columns)
+    assert {"cv_auc_train", "auc_train"} <= set(search.columns)
 
 
 def test_domias_on_features_without_spread():

@@ -3,8 +3,10 @@ SSIM), attacks beyond the paper (nearest-neighbour, epsilon-ball and density-rat
 space), and their rank ensemble.
 
 The reference set of known not-used images is the dataset's labelled not-used training images
-(each scored leave-one-out against it). Every choice (epsilon, ensemble members, threshold) is
-made on the labelled training split; test labels are read by `membership.decide` last.
+(each scored against it without its own group: patient or block of slices). Every choice
+(epsilon, ensemble members, threshold) is made on the labelled training split; test labels are
+read by `membership.decide` last. Each run also returns its candidates (its score at every inner
+setting) for the dataset's honest selection (`medimprint.selection`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from medimprint.attacks import (
     domias_scores,
     gan_leaks_scores,
     mean_mse_scores,
-    monte_carlo_scores,
+    monte_carlo_variants,
     rank_average,
     ssim_scores,
 )
@@ -29,10 +31,12 @@ from medimprint.membership import (
     ScoredRun,
     decide,
     feature_splits,
+    group_keys,
     real_test_ids,
     real_test_labels,
     training_labels,
 )
+from medimprint.selection import candidate_name, candidate_table
 
 #: Attacks on one feature space, by name.
 ATTACKS = ("gan_leaks", "monte_carlo", "domias")
@@ -55,46 +59,65 @@ def run_attack(
     attack: str,
     *,
     space: str,
+    groups: pd.Series | None = None,
     folds: int = 5,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> tuple[ScoredRun, pd.DataFrame | None]:
-    """One attack in one feature space; returns the run and, for Monte Carlo, the epsilon
-    search table."""
+    """One attack in one feature space; returns the run (with its candidates: Monte Carlo at
+    every epsilon) and, for Monte Carlo, the epsilon search table. Labelled images are scored
+    against the reference outside their group (``groups``: group by id; else outside
+    themselves)."""
     if attack not in ATTACKS:
         raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
     splits = feature_splits(manifest, ids, features, standardise=space not in RAW_SPACES)
     train, test = splits.train, splits.test
     labels = train["label"].to_numpy()
-    reference = train.loc[labels == 0, "id"].tolist()
-    rows = {
-        "gen": splits.generated,
-        "train": splits.train_x,
-        "test": splits.test_x,
-        "ref": splits.train_x[labels == 0],
-    }
+    keys = group_keys(groups, train["id"])
+    train_keys = train["id"].to_numpy() if keys is None else keys
+    gen, ref = splits.generated, splits.train_x[labels == 0]
+    name = run_id(attack, space)
     search = None
     if attack == "monte_carlo":
-        epsilon, search = choose_epsilon(rows["train"], labels, rows["gen"], folds=folds, seed=seed)
-
-        def score(x: np.ndarray, _: list[str]) -> np.ndarray:
-            return monte_carlo_scores(x, rows["gen"], epsilon)
+        epsilon, search = choose_epsilon(
+            splits.train_x, labels, gen, folds=folds, seed=seed, groups=keys
+        )
+        epsilons = search["epsilon"].to_numpy()
+        train_all = monte_carlo_variants(splits.train_x, gen, epsilons)
+        test_all = monte_carlo_variants(splits.test_x, gen, epsilons)
+        chosen = int(np.flatnonzero(epsilons == epsilon)[0])
+        train_scores, test_scores = train_all[:, chosen], test_all[:, chosen]
+        candidates = pd.concat(
+            [
+                candidate_table(
+                    candidate_name(name, f"q={q:g}"),
+                    train["id"],
+                    train_all[:, j],
+                    test,
+                    test_all[:, j],
+                )
+                for j, q in enumerate(search["quantile"])
+            ],
+            ignore_index=True,
+        )
     else:
         attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
-
-        def score(x: np.ndarray, query_ids: list[str]) -> np.ndarray:
-            return attack_fn(x, rows["gen"], rows["ref"], query_ids, reference)
-
+        ref_keys = train_keys[labels == 0]
+        train_scores = attack_fn(splits.train_x, gen, ref, train_keys, ref_keys)
+        test_scores = attack_fn(splits.test_x, gen, ref, None, ref_keys)
+        candidates = candidate_table(name, train["id"], train_scores, test, test_scores)
     run = decide(
         train,
-        score(rows["train"], train["id"].tolist()),
+        train_scores,
         test,
-        score(rows["test"], test),
+        test_scores,
         real_test_labels(manifest),
         folds=folds,
         seed=seed,
         n_boot=n_boot,
+        groups=groups,
     )
+    run.candidates = candidates
     if search is not None:
         run.metrics["epsilon"] = (float(epsilon), float("nan"), float("nan"))
     return run, search
@@ -104,19 +127,22 @@ def run_ensemble(
     manifest: pd.DataFrame,
     scores: Mapping[str, pd.DataFrame],
     *,
+    groups: pd.Series | None = None,
     folds: int = 5,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> tuple[ScoredRun, pd.DataFrame]:
     """Rank-average of the attack runs (``{run id: per-image table with id, split, score}``)
-    whose subset has the best cross-validated training F1; returns the run (its metrics hold
-    the number of members) and the table of every subset tried."""
+    whose subset has the best cross-validated training AUC on grouped folds; returns the run
+    (its metrics hold the number of members) and the table of every subset tried."""
     train, test = training_labels(manifest), real_test_ids(manifest)
     by_id = {name: table.set_index("id")["score"] for name, table in scores.items()}
     train_columns = {name: s.loc[train["id"]].to_numpy(dtype=float) for name, s in by_id.items()}
     test_columns = {name: s.loc[test].to_numpy(dtype=float) for name, s in by_id.items()}
     labels = train["label"].to_numpy()
-    members, subsets = choose_ensemble(train_columns, labels, folds=folds, seed=seed)
+    members, subsets = choose_ensemble(
+        train_columns, labels, folds=folds, seed=seed, groups=group_keys(groups, train["id"])
+    )
     chosen = {name: train_columns[name] for name in members}
     run = decide(
         train,
@@ -127,6 +153,7 @@ def run_ensemble(
         folds=folds,
         seed=seed,
         n_boot=n_boot,
+        groups=groups,
     )
     run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
     return run, subsets
@@ -138,13 +165,16 @@ def run_reconstruction(
     errors: np.ndarray,
     method: str,
     *,
+    groups: pd.Series | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> ScoredRun:
     """The paper's method B on error maps (``N x H x W`` by ``ids``): ``mean_mse`` (nearest of
     the used / not-used centroids of the mean error) or ``ssim`` (higher SSIM with the used /
     not-used mean error map). Its own rule decides, as in the paper (score >= 0: nearer or more
-    similar to the used class; exact ties count as used); no threshold is tuned."""
+    similar to the used class; exact ties count as used); no threshold is tuned. Labelled images
+    are scored against class means without their group (``groups``; else without
+    themselves)."""
     if method not in RECONSTRUCTION_RUNS:
         raise InputError(f"unknown reconstruction run {method!r}; use one of {RECONSTRUCTION_RUNS}")
     rows = {image_id: row for row, image_id in enumerate(ids)}
@@ -159,13 +189,26 @@ def run_reconstruction(
     test_maps = errors[[rows[i] for i in test]]
     labels = train["label"].to_numpy()
     score = mean_mse_scores if method == "mean_mse" else ssim_scores
-    return decide(
+    # each training image left out of its class's mean, with its whole group
+    train_scores = score(train_maps, labels, groups=group_keys(groups, train["id"]))
+    test_scores = score(train_maps, labels, test_maps)
+    run = decide(
         train,
-        score(train_maps, labels),  # each training image left out of its class's mean
+        train_scores,
         test,
-        score(train_maps, labels, test_maps),
+        test_scores,
         real_test_labels(manifest),
         threshold=0.0,
         seed=seed,
         n_boot=n_boot,
+        groups=groups,
     )
+    run.candidates = candidate_table(
+        reconstruction_run_id(method), train["id"], train_scores, test, test_scores
+    )
+    return run
+
+
+def reconstruction_run_id(method: str) -> str:
+    """A reconstruction run's id in the metrics table."""
+    return f"autoencoder/{method}"

@@ -14,8 +14,11 @@ decision is ``score > 0``. Beyond the paper, on image features:
   generated to the reference images, by Gaussian kernel density estimates in PCA space.
 
 The reference set is made of real images known not to be used (the not-used training images).
-Every choice (epsilon, ensemble members) reads the labelled training split only, as
-`medimprint.membership` does; thresholds come from `membership.best_threshold`. All functions
+Every choice (epsilon, ensemble members) reads the labelled training split only and ranks by
+the cross-validated AUC on grouped folds (`membership.cv_auc`); thresholds come from
+`membership.best_threshold`. Reference distances and densities of labelled images leave out
+their whole group (patient, block: `medimprint.groups`), so that a slice is never found by its
+labelled neighbour. All functions
 are pure: arrays in, arrays (or tables) out.
 """
 
@@ -33,7 +36,7 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
-from medimprint.membership import FOLDS, auc, cross_validated_decisions, f1
+from medimprint.membership import FOLDS, auc, column_aucs, cv_auc
 
 #: Candidate quantiles of the training images' nearest-generated distances for epsilon.
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
@@ -56,11 +59,15 @@ def _class_split(errors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _class_sums(
-    train: np.ndarray, labels: np.ndarray, query: np.ndarray | None
+    train: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray | None,
+    groups: Sequence | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per query, the sum and count of the used and of the not-used training rows, without the
-    query's own row when the queries are the training rows (``query`` None: leave-one-out,
-    so that training scores are made as a new image's would be)."""
+    """Per query, the sum and count of the used and of the not-used training rows. When the
+    queries are the training rows (``query`` None), each leaves out its own row, or with
+    ``groups`` its whole group (patient, block), so that training scores are made as a new
+    image's would be, with no neighbouring slice in the class means."""
     used, not_used = _class_split(train, labels)
     sums = np.stack([used.sum(axis=0), not_used.sum(axis=0)])
     counts = np.array([len(used), len(not_used)], dtype=np.float64)
@@ -72,38 +79,59 @@ def _class_sums(
             np.broadcast_to(sums[1], (n, *sums.shape[1:])),
             np.full(n, counts[1]),
         )
-    if counts.min() < 2:
-        raise InputError("method B needs at least two used and two not-used training images")
     labels = np.asarray(labels, dtype=int)
-    own = train.reshape(len(train), *sums.shape[1:])
-    is_used = (labels == 1).reshape(-1, *([1] * (own.ndim - 1)))
-    sum_used = sums[0] - np.where(is_used, own, 0.0)
-    sum_not = sums[1] - np.where(is_used, 0.0, own)
-    return sum_used, counts[0] - (labels == 1), sum_not, counts[1] - (labels == 0)
+    keys = np.arange(len(train)) if groups is None else np.asarray(groups, dtype=str)
+    if len(keys) != len(train):
+        raise InputError(f"{len(keys)} group keys for {len(train)} training error maps")
+    _, codes = np.unique(keys, return_inverse=True)
+    flat = train.reshape(len(train), -1)
+    out = []
+    for cls in (1, 0):
+        mine = labels == cls
+        group_sums = np.zeros((codes.max() + 1, flat.shape[1]))
+        np.add.at(group_sums, codes[mine], flat[mine])
+        group_counts = np.bincount(codes[mine], minlength=codes.max() + 1)
+        total = flat[mine].sum(axis=0)
+        out.append((total - group_sums[codes]).reshape(train.shape))
+        out.append(mine.sum() - group_counts[codes].astype(np.float64))
+    if min(out[1].min(), out[3].min()) < 1:
+        raise InputError(
+            "method B needs used and not-used training images outside each image's group "
+            "(at least two groups per class); add training images of other patients / blocks"
+        )
+    return out[0], out[1], out[2], out[3]
 
 
 def mean_mse_scores(
-    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray | None = None
+    train_errors: np.ndarray,
+    train_labels: np.ndarray,
+    query_errors: np.ndarray | None = None,
+    *,
+    groups: Sequence | None = None,
 ) -> np.ndarray:
     """``|e - c_not_used| - |e - c_used|`` of each query's mean error ``e``, with ``c_*`` the
     mean of ``e`` over the used / not-used training maps; positive means nearer the used
     centroid (the paper's decision). Without ``query_errors``, the training maps are scored,
-    each against centroids that leave it out."""
+    each against centroids that leave it (with ``groups``, its group) out."""
     train = np.asarray(train_errors, dtype=np.float64)
     e_train = train.reshape(len(train), -1).mean(axis=1)
     query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
-    sum_used, n_used, sum_not, n_not = _class_sums(e_train, train_labels, query)
+    sum_used, n_used, sum_not, n_not = _class_sums(e_train, train_labels, query, groups)
     e = e_train if query is None else query.reshape(len(query), -1).mean(axis=1)
     return np.abs(e - sum_not / n_not) - np.abs(e - sum_used / n_used)
 
 
 def ssim_scores(
-    train_errors: np.ndarray, train_labels: np.ndarray, query_errors: np.ndarray | None = None
+    train_errors: np.ndarray,
+    train_labels: np.ndarray,
+    query_errors: np.ndarray | None = None,
+    *,
+    groups: Sequence | None = None,
 ) -> np.ndarray:
     """``SSIM(map, mean_used) - SSIM(map, mean_not_used)`` of each query's N x H x W error map,
     with the mean maps over the used / not-used training images; positive means more similar to
     the used mean (the paper's decision). Without ``query_errors``, the training maps are scored,
-    each against mean maps that leave it out.
+    each against mean maps that leave it (with ``groups``, its group) out.
 
     SSIM (``skimage.metrics.structural_similarity``, 7 x 7 window, so H, W >= 7) needs the data
     range of the maps; it is fixed to the max - min over all training maps, so a query's score
@@ -113,7 +141,7 @@ def ssim_scores(
     if train.ndim != 3:
         raise InputError(f"error maps must be N x H x W, got shape {train.shape}")
     query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
-    sum_used, n_used, sum_not, n_not = _class_sums(train, train_labels, query)
+    sum_used, n_used, sum_not, n_not = _class_sums(train, train_labels, query, groups)
     data_range = float(train.max() - train.min()) or 1.0
     out = []
     for i, error in enumerate(train if query is None else query):
@@ -127,41 +155,51 @@ def ssim_scores(
 # --- Distances to the generated and reference sets -----------------------------------------
 
 
-def _self_columns(
-    n_query: int, exclude_self_ids: tuple[Sequence, Sequence] | None, n_reference: int
-) -> np.ndarray:
-    """For each query row, the reference row with the same id (-1: none)."""
-    if exclude_self_ids is None:
-        return np.full(n_query, -1)
-    query_ids, reference_ids = exclude_self_ids
-    if len(query_ids) != n_query or len(reference_ids) != n_reference:
+def _exclusion(
+    n_query: int, exclude_same: tuple[Sequence, Sequence] | None, n_reference: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer codes of the query and reference keys (ids, or the groups they belong to):
+    a reference row whose key equals a query's is left out of that query's distances."""
+    if exclude_same is None:
+        return None
+    query_keys, reference_keys = exclude_same
+    if len(query_keys) != n_query or len(reference_keys) != n_reference:
         raise InputError(
-            f"ids for self-exclusion: {len(query_ids)} query ids for {n_query} rows, "
-            f"{len(reference_ids)} reference ids for {n_reference} rows"
+            f"keys for exclusion: {len(query_keys)} query keys for {n_query} rows, "
+            f"{len(reference_keys)} reference keys for {n_reference} rows"
         )
-    column = {key: j for j, key in enumerate(reference_ids)}
-    if len(column) != n_reference:
-        raise InputError("duplicate reference ids")
-    return np.array([column.get(key, -1) for key in query_ids], dtype=int)
+    _, codes = np.unique(
+        np.asarray([*map(str, query_keys), *map(str, reference_keys)]), return_inverse=True
+    )
+    return codes[:n_query], codes[n_query:]
+
+
+def _excluded_counts(exclusion: tuple[np.ndarray, np.ndarray] | None, n_query: int) -> np.ndarray:
+    """For each query row, how many reference rows share its key."""
+    if exclusion is None:
+        return np.zeros(n_query, dtype=int)
+    query_codes, reference_codes = exclusion
+    per_code = np.bincount(reference_codes, minlength=int(query_codes.max(initial=0)) + 1)
+    return per_code[query_codes]
 
 
 def _chunked(
     query: np.ndarray,
     reference: np.ndarray,
-    self_columns: np.ndarray,
+    exclusion: tuple[np.ndarray, np.ndarray] | None,
     reduce: Callable[[np.ndarray], np.ndarray],
     metric: str = "euclidean",
     share: float = 1.0,
 ) -> np.ndarray:
     """``reduce`` applied to each chunk of rows of the query x reference distance matrix, with
-    each query's own reference row (``self_columns``) set to infinity; chunks stay within
+    the reference rows sharing a query's key (`_exclusion`) set to infinity; chunks stay within
     ``share`` of `WORKING_MEMORY` MiB (less for a ``reduce`` that makes temporary copies)."""
 
     def reduce_chunk(chunk: np.ndarray, start: int) -> np.ndarray:
-        rows = np.arange(start, start + len(chunk))
-        own = self_columns[rows]
-        mine = own >= 0
-        chunk[rows[mine] - start, own[mine]] = np.inf
+        if exclusion is not None:
+            query_codes, reference_codes = exclusion
+            own = query_codes[start : start + len(chunk)]
+            chunk[own[:, None] == reference_codes[None, :]] = np.inf
         return reduce(chunk)
 
     parts = pairwise_distances_chunked(
@@ -181,26 +219,39 @@ def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+def nearest_rows(
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
+) -> np.ndarray:
+    """Index of each query row's nearest reference row (Euclidean; chunked, `nearest_distances`)."""
+    query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
+    exclusion = _exclusion(len(query), exclude_same, len(reference))
+    return _chunked(query, reference, exclusion, lambda d: np.argmin(d, axis=1))
+
+
 def nearest_distances(
     query: np.ndarray,
     reference: np.ndarray,
     *,
-    exclude_self_ids: tuple[Sequence, Sequence] | None = None,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
 ) -> np.ndarray:
     """Exact Euclidean distance from each query row to its nearest reference row.
 
     The distance matrix is built in chunks of rows (`WORKING_MEMORY` MiB each), so memory stays
-    bounded for 10,000+ reference rows of 2048 features. ``exclude_self_ids = (query_ids,
-    reference_ids)`` ignores a query's own row in the reference set (leave-one-out); a query
-    whose only reference row is itself gets infinity. The nearest row is found by BLAS distances
-    and its distance recomputed directly, which stays accurate for near-copies.
+    bounded for 10,000+ reference rows of 2048 features. ``exclude_same = (query_keys,
+    reference_keys)`` ignores the reference rows whose key equals the query's: with ids,
+    leave-one-out; with groups (patient, block), leave-group-out, so a slice is not found by
+    its neighbour. A query with no reference row left gets infinity. The nearest row is found
+    by BLAS distances and its distance recomputed directly, which stays accurate for
+    near-copies.
     """
     query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
-    own = _self_columns(len(query), exclude_self_ids, len(reference))
-    nearest = _chunked(query, reference, own, lambda d: np.argmin(d, axis=1))
+    exclusion = _exclusion(len(query), exclude_same, len(reference))
+    nearest = _chunked(query, reference, exclusion, lambda d: np.argmin(d, axis=1))
     out = np.linalg.norm(query - reference[nearest], axis=1)
-    lonely = (own >= 0) & (len(reference) == 1)
-    out[lonely] = np.inf
+    out[_excluded_counts(exclusion, len(query)) == len(reference)] = np.inf
     return out
 
 
@@ -208,15 +259,18 @@ def gan_leaks_scores(
     query: np.ndarray,
     generated: np.ndarray,
     reference: np.ndarray,
-    query_ids: Sequence,
-    reference_ids: Sequence,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
 ) -> np.ndarray:
     """Calibrated GAN-Leaks (Chen et al., CCS 2020): ``d_ref(x) - d_gen(x)``, the nearest
     distance to the reference (not-used) images minus the nearest distance to the generated
-    images; the reference distance leaves a reference member itself out. The reference stands in
-    for the paper's reference generator trained without ``x``."""
+    images; the reference distance leaves out the reference rows whose key (id, or group)
+    equals the query's (``query_keys`` None: none left out, for images outside the reference's
+    groups). The reference stands in for the paper's reference generator trained without
+    ``x``."""
     d_gen = nearest_distances(query, generated)
-    d_ref = nearest_distances(query, reference, exclude_self_ids=(query_ids, reference_ids))
+    exclude = None if query_keys is None else (query_keys, reference_keys)
+    d_ref = nearest_distances(query, reference, exclude_same=exclude)
     return d_ref - d_gen
 
 
@@ -226,11 +280,10 @@ def _neighbour_fractions(
     """Query rows x epsilons: fraction of generated rows within each epsilon (chunked)."""
     query, generated = _as_2d(query, "query"), _as_2d(generated, "generated")
     eps = np.asarray(epsilons, dtype=np.float64)
-    none = np.full(len(query), -1)
     counts = _chunked(
         query,
         generated,
-        none,
+        None,
         lambda d: np.stack([(d <= e).sum(axis=1) for e in eps], axis=1),
         share=0.5,
     )
@@ -251,32 +304,42 @@ def choose_epsilon(
     quantiles: Sequence[float] = EPSILON_QUANTILES,
     folds: int = FOLDS,
     seed: int = 0,
+    groups: Sequence | None = None,
 ) -> tuple[float, pd.DataFrame]:
     """Epsilon of `monte_carlo_scores` among ``quantiles`` of the training images'
-    nearest-generated distances: the best cross-validated training F1 of thresholded scores,
-    ties to the higher training AUC, then the earlier quantile. Returns epsilon and the search
-    table (quantile, epsilon, cv_f1_train, auc_train)."""
+    nearest-generated distances: the best cross-validated AUC on grouped folds of the training
+    split (threshold-free), ties to the higher training AUC, then the earlier quantile. Returns
+    epsilon and the search table (quantile, epsilon, cv_auc_train, auc_train)."""
     labels = np.asarray(train_labels, dtype=int)
-    nearest = nearest_distances(train_query, generated)
-    epsilons = np.quantile(nearest, quantiles)
+    epsilons = epsilon_candidates(train_query, generated, quantiles)
     fractions = _neighbour_fractions(train_query, generated, epsilons)
-    rows = []
-    for j, (q, eps) in enumerate(zip(quantiles, epsilons, strict=True)):
-        scores = fractions[:, j]
-        decisions = cross_validated_decisions(scores, labels, folds=folds, seed=seed)
-        rows.append(
-            {
-                "quantile": float(q),
-                "epsilon": float(eps),
-                "cv_f1_train": f1(labels, decisions),
-                "auc_train": auc(labels, scores),
-            }
-        )
-    search = pd.DataFrame(rows)
-    best = search.fillna({"auc_train": -np.inf}).sort_values(
-        ["cv_f1_train", "auc_train"], ascending=False, kind="stable"
+    search = pd.DataFrame(
+        {
+            "quantile": np.asarray(quantiles, dtype=float),
+            "epsilon": epsilons,
+            "cv_auc_train": cv_auc(fractions, labels, folds=folds, seed=seed, groups=groups),
+            "auc_train": column_aucs(labels, fractions),
+        }
+    )
+    best = search.fillna({"cv_auc_train": -np.inf, "auc_train": -np.inf}).sort_values(
+        ["cv_auc_train", "auc_train"], ascending=False, kind="stable"
     )
     return float(best["epsilon"].iloc[0]), search
+
+
+def epsilon_candidates(
+    train_query: np.ndarray, generated: np.ndarray, quantiles: Sequence[float] = EPSILON_QUANTILES
+) -> np.ndarray:
+    """The candidate epsilons: ``quantiles`` of the training images' nearest-generated
+    distances (labels are not read)."""
+    return np.quantile(nearest_distances(train_query, generated), quantiles)
+
+
+def monte_carlo_variants(
+    query: np.ndarray, generated: np.ndarray, epsilons: np.ndarray
+) -> np.ndarray:
+    """`monte_carlo_scores` of each query row at every epsilon (rows x epsilons)."""
+    return _neighbour_fractions(query, generated, np.asarray(epsilons, dtype=np.float64))
 
 
 # --- DOMIAS: density ratio -------------------------------------------------------------------
@@ -295,15 +358,16 @@ def gaussian_log_density(
     data: np.ndarray,
     bandwidth: float,
     *,
-    exclude_self_ids: tuple[Sequence, Sequence] | None = None,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
 ) -> np.ndarray:
     """Log density of a Gaussian KDE of ``data`` at each query row; the same values as
     ``sklearn.neighbors.KernelDensity(bandwidth=bandwidth).fit(data).score_samples(query)``,
-    but leaving a query's own row out (``exclude_self_ids = (query_ids, data_ids)``) when
-    given. Removing the self term from KernelDensity's total instead cancels catastrophically
-    (it is often the whole density), hence the direct chunked log-sum-exp."""
+    but leaving out the data rows whose key equals the query's (``exclude_same = (query_keys,
+    data_keys)``: ids or groups) when given. Removing the self term from KernelDensity's
+    total instead cancels catastrophically (it is often the whole density), hence the direct
+    chunked log-sum-exp."""
     query, data = _as_2d(query, "query"), _as_2d(data, "data")
-    own = _self_columns(len(query), exclude_self_ids, len(data))
+    exclusion = _exclusion(len(query), exclude_same, len(data))
     d = data.shape[1]
     log_norm = -0.5 * d * np.log(2 * np.pi * bandwidth**2)
 
@@ -311,8 +375,8 @@ def gaussian_log_density(
         sq *= -0.5 / bandwidth**2
         return logsumexp(sq, axis=1)
 
-    log_sums = _chunked(query, data, own, log_sum, metric="sqeuclidean", share=0.25)
-    members = np.full(len(query), len(data), dtype=np.float64) - (own >= 0)
+    log_sums = _chunked(query, data, exclusion, log_sum, metric="sqeuclidean", share=0.25)
+    members = len(data) - _excluded_counts(exclusion, len(query)).astype(np.float64)
     with np.errstate(divide="ignore"):
         return log_sums + log_norm - np.log(members)
 
@@ -321,8 +385,8 @@ def domias_scores(
     query: np.ndarray,
     generated: np.ndarray,
     reference: np.ndarray,
-    query_ids: Sequence,
-    reference_ids: Sequence,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
     *,
     dims: int = 10,
     seed: int = 0,
@@ -332,7 +396,8 @@ def domias_scores(
     Features are standardised and projected by a whitened PCA, both fit on the generated plus
     reference rows, to ``dims`` components (fewer when the data has fewer). The generated and
     reference densities are Gaussian KDEs with Scott's-rule bandwidths (`scott_bandwidth`, each
-    on its own reduced set); the reference density leaves a reference member itself out.
+    on its own reduced set); the reference density leaves out the reference rows whose key (id,
+    or group) equals the query's.
     """
     generated, reference = _as_2d(generated, "generated"), _as_2d(reference, "reference")
     query = _as_2d(query, "query")
@@ -355,7 +420,10 @@ def domias_scores(
     q = pca.transform(scaler.transform(query))[:, keep]
     log_gen = gaussian_log_density(q, g, scott_bandwidth(g))
     log_ref = gaussian_log_density(
-        q, r, scott_bandwidth(r), exclude_self_ids=(query_ids, reference_ids)
+        q,
+        r,
+        scott_bandwidth(r),
+        exclude_same=None if query_keys is None else (query_keys, reference_keys),
     )
     return log_gen - log_ref
 
@@ -396,22 +464,24 @@ def _subset_row(
     labels: np.ndarray,
     folds: int,
     seed: int,
+    groups: Sequence | None,
 ) -> dict:
     scores = rank_average({name: train_scores[name] for name in members})
-    decisions = cross_validated_decisions(scores, labels, folds=folds, seed=seed)
     return {
         "members": "+".join(members),
         "size": len(members),
-        "cv_f1_train": f1(labels, decisions),
+        "cv_auc_train": float(cv_auc(scores, labels, folds=folds, seed=seed, groups=groups)[0]),
         "auc_train": auc(labels, scores),
     }
 
 
 def _best(table: pd.DataFrame) -> pd.Series:
-    """Best cross-validated F1, ties to the higher AUC, then fewer members, then table order."""
-    ranked = table.assign(neg_size=-table["size"]).fillna({"auc_train": -np.inf})
+    """Best cross-validated AUC, ties to the higher AUC, then fewer members, then table order."""
+    ranked = table.assign(neg_size=-table["size"]).fillna(
+        {"cv_auc_train": -np.inf, "auc_train": -np.inf}
+    )
     ranked = ranked.sort_values(
-        ["cv_f1_train", "auc_train", "neg_size"], ascending=False, kind="stable"
+        ["cv_auc_train", "auc_train", "neg_size"], ascending=False, kind="stable"
     )
     return ranked.iloc[0]
 
@@ -422,12 +492,14 @@ def choose_ensemble(
     *,
     folds: int = FOLDS,
     seed: int = 0,
+    groups: Sequence | None = None,
 ) -> tuple[list[str], pd.DataFrame]:
-    """The attacks whose rank average (`rank_average`) has the best cross-validated F1 on the
-    labelled training split; ties to the higher training AUC, then fewer members. Every
+    """The attacks whose rank average (`rank_average`) has the best cross-validated AUC on
+    grouped folds of the labelled training split (threshold-free: a subset is not chosen for
+    calling every image used); ties to the higher training AUC, then fewer members. Every
     non-empty subset is tried up to `EXHAUSTIVE_MAX` attacks, else greedy forward selection.
     Reads training scores and labels only. Returns the chosen names and the table of every tried
-    subset (members, size, cv_f1_train, auc_train)."""
+    subset (members, size, cv_auc_train, auc_train)."""
     labels = np.asarray(labels, dtype=int)
     names = list(train_scores)
     if not names:
@@ -441,21 +513,21 @@ def choose_ensemble(
     if len(names) <= EXHAUSTIVE_MAX:
         for size in range(1, len(names) + 1):
             for members in combinations(names, size):
-                rows.append(_subset_row(members, train_scores, labels, folds, seed))
+                rows.append(_subset_row(members, train_scores, labels, folds, seed, groups))
         table = pd.DataFrame(rows)
         return _best(table)["members"].split("+"), table
     chosen: tuple[str, ...] = ()
     best = None
     while len(chosen) < len(names):
         step = [
-            _subset_row((*chosen, name), train_scores, labels, folds, seed)
+            _subset_row((*chosen, name), train_scores, labels, folds, seed, groups)
             for name in names
             if name not in chosen
         ]
         rows.extend(step)
         candidate = _best(pd.DataFrame(step))
-        if best is not None and (candidate["cv_f1_train"], candidate["auc_train"]) <= (
-            best["cv_f1_train"],
+        if best is not None and (candidate["cv_auc_train"], candidate["auc_train"]) <= (
+            best["cv_auc_train"],
             best["auc_train"],
         ):
             break

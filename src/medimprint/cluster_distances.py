@@ -6,8 +6,11 @@ k-means or hierarchical clustering for every k of a list; a real image's distanc
 generated set is the Euclidean distance to the nearest cluster centroid (``min``) or the mean
 distance to all centroids (``mean``). Used images should be closer (the paper's hypothesis), so
 the membership score is the negated distance. For each distance the k with the best
-cross-validated F1 on the labelled training split is chosen, then the F1-maximising threshold on
-that split; test labels, when given, are read after every choice, for evaluation only.
+cross-validated AUC on grouped folds of the labelled training split is chosen (threshold-free:
+ranking k by F1 favours the k whose threshold calls every image used), then the F1-maximising
+threshold on that split; test labels, when given, are read after every choice, for evaluation
+only. Every k's scores are kept as candidates for the dataset's selection
+(`medimprint.selection`), which repeats the choice of k inside its nested loop.
 
 Hierarchical clustering builds one dendrogram and cuts it at every k. Above ``max_points``
 generated images it clusters a seeded subsample and assigns the rest to the nearest centroid of
@@ -32,12 +35,15 @@ from medimprint.membership import (
     Metrics,
     auc,
     best_threshold,
-    cross_validated_decisions,
+    column_aucs,
+    cv_auc,
     decide,
     f1,
     feature_splits,
+    group_keys,
     real_test_labels,
 )
+from medimprint.selection import candidate_name, candidate_table
 
 DISTANCES = ("min", "mean")
 METHODS = ("kmeans", "hierarchical")
@@ -75,10 +81,26 @@ class RegionRun:
 
     #: id, split, label, distance, score, used (training images: cross-validated decisions)
     scores: pd.DataFrame
-    search: pd.DataFrame  # k, cv_f1_train, auc_train (+ f1_test, auc_test when labelled)
+    search: pd.DataFrame  # k, cv_auc_train, auc_train (+ f1_test, auc_test when labelled)
     k: int
     threshold: float
     metrics: Metrics
+    #: every k's scores: ({k: training scores}, {k: test scores})
+    by_k: tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
+
+    def candidates(self, run: str) -> pd.DataFrame:
+        """The candidates table of this run (id ``run``) at every k."""
+        train = self.scores[self.scores["split"] == "train"]["id"].tolist()
+        test = self.scores[self.scores["split"] == "test"]["id"].tolist()
+        return pd.concat(
+            [
+                candidate_table(
+                    candidate_name(run, f"k={k}"), train, self.by_k[0][k], test, self.by_k[1][k]
+                )
+                for k in self.by_k[0]
+            ],
+            ignore_index=True,
+        )
 
 
 def run_id(crop: str, backbone: str, method: str, distance: str) -> str:
@@ -139,21 +161,29 @@ def centroid_distances(real: np.ndarray, centroids: np.ndarray, distance: str) -
     raise InputError(f"unknown distance {distance!r}; use one of {DISTANCES}")
 
 
-def _search_k(train: dict[int, np.ndarray], labels: np.ndarray, setup: RegionSetup) -> pd.DataFrame:
-    """Cross-validated F1 and AUC of every k on the training split (scores by k)."""
-    rows = []
-    for k, scores in train.items():
-        decisions = cross_validated_decisions(scores, labels, folds=setup.folds, seed=setup.seed)
-        rows.append(
-            {"k": k, "cv_f1_train": f1(labels, decisions), "auc_train": auc(labels, scores)}
-        )
-    return pd.DataFrame(rows)
+def _search_k(
+    train: dict[int, np.ndarray],
+    labels: np.ndarray,
+    setup: RegionSetup,
+    groups: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Cross-validated AUC (grouped folds) and training AUC of every k (scores by k)."""
+    matrix = np.stack(list(train.values()), axis=1)
+    return pd.DataFrame(
+        {
+            "k": list(train),
+            "cv_auc_train": cv_auc(
+                matrix, labels, folds=setup.folds, seed=setup.seed, groups=groups
+            ),
+            "auc_train": column_aucs(labels, matrix),
+        }
+    )
 
 
 def choose_k(search: pd.DataFrame) -> int:
-    """Best cross-validated training F1; ties go to the higher training AUC, then smaller k."""
+    """Best cross-validated training AUC; ties go to the higher training AUC, then smaller k."""
     ranked = search.assign(neg_k=-search["k"]).sort_values(
-        ["cv_f1_train", "auc_train", "neg_k"], ascending=False, kind="stable"
+        ["cv_auc_train", "auc_train", "neg_k"], ascending=False, kind="stable"
     )
     return int(ranked["k"].iloc[0])
 
@@ -164,9 +194,11 @@ def run_regions(
     features: np.ndarray,
     setup: RegionSetup,
     *,
+    groups: pd.Series | None = None,
     n_boot: int = 1000,
 ) -> dict[str, RegionRun]:
-    """Both distances' runs of one (crop, backbone, method) on a membership dataset."""
+    """Both distances' runs of one (crop, backbone, method) on a membership dataset; folds and
+    intervals keep ``groups`` (group by id) whole."""
     splits = feature_splits(manifest, ids, features)
     centroids = cluster_centroids(splits.generated, list(setup.ks), setup)
     labels = splits.train["label"].to_numpy()
@@ -179,7 +211,7 @@ def run_regions(
         test_scores = {
             k: -centroid_distances(splits.test_x, c, distance) for k, c in centroids.items()
         }
-        search = _search_k(train_scores, labels, setup)
+        search = _search_k(train_scores, labels, setup, group_keys(groups, splits.train["id"]))
         runs[distance] = _evaluate_run(
             splits.train,
             splits.test,
@@ -188,6 +220,7 @@ def run_regions(
             truth,
             setup,
             n_boot,
+            groups,
         )
     return runs
 
@@ -200,6 +233,7 @@ def _evaluate_run(
     truth: pd.Series | None,
     setup: RegionSetup,
     n_boot: int,
+    groups: pd.Series | None,
 ) -> RegionRun:
     """Choose k and the threshold on the training split, decide the test images, and only then
     read their labels (when given) to evaluate."""
@@ -215,6 +249,7 @@ def _evaluate_run(
         folds=setup.folds,
         seed=setup.seed,
         n_boot=n_boot,
+        groups=groups,
     )
     run.metrics["k"] = (float(k), float("nan"), float("nan"))
     if truth is not None:
@@ -229,5 +264,10 @@ def _evaluate_run(
     scores = run.scores.assign(distance=-run.scores["score"])
     scores = scores[["id", "split", "label", "distance", "score", "used"]]
     return RegionRun(
-        scores=scores, search=search, k=k, threshold=run.threshold, metrics=run.metrics
+        scores=scores,
+        search=search,
+        k=k,
+        threshold=run.threshold,
+        metrics=run.metrics,
+        by_k=scores_by_k,
     )

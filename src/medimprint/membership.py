@@ -3,20 +3,30 @@
 A method gives each real image a score (higher: more likely used to train the generator). The
 decision threshold is the one that maximises F1 on the labelled training split; the honest
 training-split estimate of a setting is the F1 of *cross-validated* decisions (each fold
-thresholded on the other folds). Test labels are read only by `evaluate`, after every choice.
-Besides the task's F1 we report AUC and TPR at low FPR, as the membership-inference literature
-does (Carlini et al. 2022).
+thresholded on the other folds). Settings are ranked by a threshold-free score, the
+cross-validated AUC (`cv_auc`): F1 rewards calling every image used (0.667 at 50 / 50), so the
+F1 of that trivial answer (`f1_all_used`) is reported beside every F1. Test labels are read only
+by `evaluate`, after every choice. Besides the task's F1 we report AUC and TPR at low FPR, as the
+membership-inference literature does (Carlini et al. 2022).
+
+CT slices come in near-duplicate neighbours and patients, so every fold and interval takes an
+optional ``groups`` (one key per image, `medimprint.groups`): folds keep a group whole
+(stratified group k-fold) and intervals resample whole groups; without groups each image is its
+own group.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
@@ -102,25 +112,84 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranked[best] + ranked[best + 1]) / 2)
 
 
+def grouped_folds(
+    labels: np.ndarray, groups: np.ndarray | None = None, *, folds: int = FOLDS, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, held-out) row indices of stratified folds that keep each group whole; as many
+    folds as the rarer class has groups, at most ``folds``."""
+    labels = np.asarray(labels, dtype=int)
+    keys = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    counts = [len(np.unique(keys[labels == c])) for c in (0, 1)]
+    n_splits = min(folds, *counts)
+    if n_splits < 2:
+        unit = "images" if groups is None else "groups (patients / blocks)"
+        raise InputError(
+            "cross-validation on the training split needs at least 2 used and 2 not-used "
+            f"training {unit}, got {counts[1]} used and {counts[0]} not used; add real "
+            "training images (real_used / real_not_used) to the smaller class"
+        )
+    x = np.zeros((len(labels), 1))
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(splitter.split(x, labels))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [(fit, held) for fit, held in splitter.split(x, labels, keys) if len(held)]
+
+
 def cross_validated_decisions(
-    scores: np.ndarray, labels: np.ndarray, *, folds: int = FOLDS, seed: int = 0
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Used (1) / not used (0) for each labelled image, thresholded on the other folds."""
     labels = np.asarray(labels, dtype=int)
-    counts = np.bincount(labels, minlength=2)
-    n_splits = min(folds, int(counts.min()))
-    if n_splits < 2:
-        raise InputError(
-            "threshold cross-validation needs at least 2 used and 2 not-used training images, "
-            f"got {counts[1]} used and {counts[0]} not used; add real training images "
-            "(real_used / real_not_used) to the smaller class"
-        )
     decisions = np.zeros(len(labels), dtype=int)
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for fit, held_out in splitter.split(scores.reshape(-1, 1), labels):
+    for fit, held_out in grouped_folds(labels, groups, folds=folds, seed=seed):
         threshold = best_threshold(scores[fit], labels[fit])
         decisions[held_out] = scores[held_out] >= threshold
     return decisions
+
+
+def column_aucs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of every column of an images x candidates score matrix (Mann-Whitney, ties
+    counted half), NaN when a class is missing; vectorised so that thousands of candidates
+    are ranked in milliseconds."""
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:
+        scores = scores[:, None]
+    n_pos, n_neg = int(labels.sum()), int((labels == 0).sum())
+    if not n_pos or not n_neg:
+        return np.full(scores.shape[1], np.nan)
+    ranks = rankdata(scores, axis=0)
+    return (ranks[labels == 1].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def cv_auc(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Mean held-out-fold AUC of each score column over grouped folds: the threshold-free
+    score settings are ranked by. (Scores made without labels give the same expected value as
+    the training AUC, but the fold spread a single lucky group cannot dominate.)"""
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(scores, dtype=np.float64)
+    matrix = scores[:, None] if scores.ndim == 1 else scores
+    per_fold = [
+        column_aucs(labels[held], matrix[held])
+        for _, held in grouped_folds(labels, groups, folds=folds, seed=seed)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanmean(np.stack(per_fold), axis=0)
+    return out if scores.ndim > 1 else out[:1]
 
 
 def f1(labels: np.ndarray, decisions: np.ndarray) -> float:
@@ -149,8 +218,11 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_max: float) -> float:
     """Highest true-positive rate of a threshold whose false-positive rate is at most
-    ``fpr_max``."""
-    if len(np.unique(labels)) < 2:
+    ``fpr_max``; NaN unless there are at least ``1 / fpr_max`` not-used images (with fewer,
+    the figure is the TPR at zero false positives, not at ``fpr_max``)."""
+    labels = np.asarray(labels)
+    needed = math.ceil(1 / fpr_max - 1e-9) if fpr_max > 0 else 1
+    if len(np.unique(labels)) < 2 or np.sum(labels == 0) < needed:
         return float("nan")
     fpr, tpr, _ = roc_curve(labels, scores)
     return float(tpr[fpr <= fpr_max].max())
@@ -162,6 +234,8 @@ DECISION_METRICS: dict[str, Metric] = {
     "precision": _precision,
     "recall": _recall,
     "accuracy": lambda t, d: float(np.mean(t == d)),
+    # the F1 of calling every image used: what an F1 must beat to mean anything
+    "f1_all_used": lambda t, d: f1(t, np.ones_like(t)),
 }
 SCORE_METRICS: dict[str, Metric] = {
     "auc": auc,
@@ -178,14 +252,16 @@ def evaluate(
     *,
     n_boot: int = 1000,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> Metrics:
-    """``{metric_split: (value, low, high)}`` with percentile bootstrap intervals."""
+    """``{metric_split: (value, low, high)}`` with percentile bootstrap intervals, over whole
+    groups when ``groups`` are given (cluster bootstrap)."""
     labels = np.asarray(labels, dtype=int)
     out: Metrics = {}
     for metrics, values in ((DECISION_METRICS, decisions), (SCORE_METRICS, scores)):
         for name, fn in metrics.items():
             out[f"{name}_{split}"] = bootstrap_interval(
-                fn, labels, np.asarray(values), n_boot=n_boot, seed=seed
+                fn, labels, np.asarray(values), n_boot=n_boot, seed=seed, groups=groups
             )
     return out
 
@@ -198,6 +274,23 @@ class ScoredRun:
     scores: pd.DataFrame
     metrics: Metrics
     threshold: float
+    #: per-image scores of every setting the run could offer (`selection.CANDIDATE_COLUMNS`)
+    candidates: pd.DataFrame | None = None
+
+
+def group_keys(groups: pd.Series | None, ids: list[str] | pd.Series) -> np.ndarray | None:
+    """The group of each of ``ids`` (``groups``: group by id), or None without groups."""
+    if groups is None:
+        return None
+    ids = list(ids)
+    missing = [i for i in ids if i not in groups.index]
+    if missing:
+        raise InputError(
+            f"no group for {len(missing)} real images (first: {missing[:3]}); list every real "
+            "image in the dataset's membership.groups file, or delete groups.tsv so the "
+            "workflow rebuilds it"
+        )
+    return groups.loc[ids].astype(str).to_numpy()
 
 
 def decide(
@@ -211,27 +304,53 @@ def decide(
     folds: int = FOLDS,
     seed: int = 0,
     n_boot: int = 1000,
+    groups: pd.Series | None = None,
 ) -> ScoredRun:
     """Decide used / not used from scores and evaluate.
 
     Without ``threshold`` it is tuned on the training split (`best_threshold`) and training
-    decisions are cross-validated; a given ``threshold`` is a method's own fixed rule, applied
-    to both splits. Test labels (``truth``, by id) are read only after every decision.
+    decisions are cross-validated on folds that keep ``groups`` (group by id) whole; a given
+    ``threshold`` is a method's own fixed rule, applied to both splits. Intervals resample
+    whole groups. Test labels (``truth``, by id) are read only after every decision.
     """
     labels = train["label"].to_numpy()
+    train_groups = group_keys(groups, train["id"])
     if threshold is None:
         threshold = best_threshold(train_scores, labels)
-        train_decisions = cross_validated_decisions(train_scores, labels, folds=folds, seed=seed)
+        train_decisions = cross_validated_decisions(
+            train_scores, labels, folds=folds, seed=seed, groups=train_groups
+        )
     else:
         train_decisions = (train_scores >= threshold).astype(int)
     decisions = (test_scores >= threshold).astype(int)
-    metrics = evaluate(labels, train_decisions, train_scores, "train", n_boot=n_boot, seed=seed)
+    metrics = evaluate(
+        labels,
+        train_decisions,
+        train_scores,
+        "train",
+        n_boot=n_boot,
+        seed=seed,
+        groups=train_groups,
+    )
+    metrics["cv_auc_train"] = (
+        float(cv_auc(train_scores, labels, folds=folds, seed=seed, groups=train_groups)[0]),
+        float("nan"),
+        float("nan"),
+    )
     metrics["threshold"] = (float(threshold), float("nan"), float("nan"))
     test_label = [""] * len(test_ids)
     if truth is not None:
         test_truth = truth.loc[test_ids].to_numpy()
         metrics.update(
-            evaluate(test_truth, decisions, test_scores, "test", n_boot=n_boot, seed=seed)
+            evaluate(
+                test_truth,
+                decisions,
+                test_scores,
+                "test",
+                n_boot=n_boot,
+                seed=seed,
+                groups=group_keys(groups, test_ids),
+            )
         )
         test_label = [str(v) for v in test_truth]
     scores = pd.DataFrame(
@@ -265,21 +384,22 @@ def write_run(
 
 
 def select_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:
-    """The run of a method family (run ids ``family/...``) with the best cross-validated F1 on
-    the labelled training split, ties to the higher training AUC, then metrics order. Test
+    """The run of a method family (run ids ``family/...``) with the best cross-validated AUC on
+    grouped folds of the labelled training split (threshold-free: an F1 ranking favours runs
+    that call every image used), ties to the higher training AUC, then metrics order. Test
     labels are never read."""
     rows = metrics[
         (metrics["dataset"] == dataset)
         & (metrics["subtask"] == "membership")
         & metrics["run"].str.startswith(f"{family}/")
     ]
-    train = rows[rows["metric"].isin(["f1_train", "auc_train"])].pivot_table(
+    train = rows[rows["metric"].isin(["cv_auc_train", "auc_train"])].pivot_table(
         index="run", columns="metric", values="value", sort=False
     )
     if train.empty:
         raise InputError(f"no {family} membership runs of dataset {dataset!r} in the metrics")
-    order = train.reindex(columns=["f1_train", "auc_train"]).fillna(-np.inf)
-    best = order.sort_values(["f1_train", "auc_train"], ascending=False, kind="stable")
+    order = train.reindex(columns=["cv_auc_train", "auc_train"]).fillna(-np.inf)
+    best = order.sort_values(["cv_auc_train", "auc_train"], ascending=False, kind="stable")
     return str(best.index[0])
 
 
