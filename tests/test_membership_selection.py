@@ -1,0 +1,260 @@
+"""Honest membership selection on simulated worlds where the truth is known: a null generator
+(its images independent of the used pool) over block-correlated slices, and a memorising one
+(noisy copies of the used images). Feature arrays only, so 20 seeds run in seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medimprint.attack_runs import run_attack
+from medimprint.attacks import gan_leaks_scores
+from medimprint.controls import run_controls
+from medimprint.groups import near_duplicate_groups, pattern_groups, read_group_file
+from medimprint.membership import (
+    auc,
+    cv_auc,
+    decide,
+    grouped_folds,
+    real_test_ids,
+    real_test_labels,
+    tpr_at_fpr,
+    training_labels,
+)
+from medimprint.metrics import bootstrap_interval
+from medimprint.selection import (
+    LEAKAGE_SHOWN,
+    candidate_table,
+    choose,
+    select,
+    summary,
+)
+
+N_GROUPS, BLOCK, DIM = 24, 4, 12
+
+
+def _world(
+    seed: int, *, memorise: bool, n_groups: int = N_GROUPS
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """A membership dataset as (manifest, features by id, groups by id): ``n_groups``
+    blocks of 4 near-duplicate slices, half used, half not used, half of each class's blocks in
+    the test split; 300 generated images, independent of the data (null) or noisy copies of
+    used slices."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_groups, DIM))
+    block = np.repeat(np.arange(n_groups), BLOCK)
+    real = centres[block] + 0.15 * rng.normal(size=(len(block), DIM))
+    used = rng.permutation(np.r_[np.ones(n_groups // 2), np.zeros(n_groups // 2)]).astype(int)
+    test = np.zeros(n_groups, dtype=bool)
+    for cls in (0, 1):
+        test[rng.permutation(np.flatnonzero(used == cls))[: n_groups // 4]] = True
+    if memorise:
+        pool = real[used[block] == 1]
+        generated = pool[rng.integers(0, len(pool), 300)] + 0.05 * rng.normal(size=(300, DIM))
+    else:
+        generated = rng.normal(size=(300, DIM)) * np.sqrt(1 + 0.15**2)
+    ids = [f"s{i:03d}" for i in range(len(block))]
+    gen_ids = [f"g{i:03d}" for i in range(len(generated))]
+    manifest = pd.DataFrame(
+        {
+            "id": ids + gen_ids,
+            "path": "",
+            "role": ["real"] * len(ids) + ["generated"] * len(gen_ids),
+            "split": ["test" if test[b] else "train" for b in block] + [""] * len(gen_ids),
+            "label": [str(used[b]) for b in block] + [""] * len(gen_ids),
+        }
+    )
+    features = pd.DataFrame(np.vstack([real, generated]), index=ids + gen_ids)
+    groups = pd.Series([f"b{b:02d}" for b in block], index=ids)
+    return manifest, features, groups
+
+
+def _audit(seed: int, *, memorise: bool, noise_candidates: int = 30, n_groups: int = N_GROUPS):
+    """Every attack in the feature space plus pure-noise candidates (to tempt the selection),
+    the controls, and the selection's one-row summary."""
+    manifest, features, groups = _world(seed, memorise=memorise, n_groups=n_groups)
+    ids = features.index.tolist()
+    tables = []
+    for attack in ("gan_leaks", "monte_carlo", "domias"):
+        run, _ = run_attack(
+            manifest, ids, features.to_numpy(), attack, space="pixels", groups=groups, n_boot=0
+        )
+        tables.append(run.candidates)
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    rng = np.random.default_rng(1000 + seed)
+    for j in range(noise_candidates):
+        tables.append(
+            candidate_table(
+                f"noise/{j}",
+                train["id"],
+                rng.normal(size=len(train)),
+                test,
+                rng.normal(size=len(test)),
+            )
+        )
+    candidates = pd.concat(tables, ignore_index=True)
+    truth = real_test_labels(manifest)
+    chosen = select(candidates, train, test, truth, groups, n_boot=200, seed=seed)
+    controls = run_controls(manifest, features, groups, n_boot=200, seed=seed)
+    group_table = pd.DataFrame({"id": groups.index, "group": groups.to_numpy(), "source": "file"})
+    row = summary(
+        "sim", chosen, {name: run.metrics for name, run in controls.items()}, group_table
+    ).iloc[0]
+    return chosen, controls, row
+
+
+@pytest.fixture(scope="module")
+def null_audits():
+    return [_audit(seed, memorise=False) for seed in range(20)]
+
+
+def test_null_generator_intervals_cover_chance(null_audits):
+    covered = [row["auc_test_low"] <= 0.5 <= row["auc_test_high"] for _, _, row in null_audits]
+    assert sum(covered) >= 17, covered
+
+
+def test_null_generator_control_at_chance_and_nothing_shown(null_audits):
+    control = [row["labelled_neighbour_auc_test"] for _, _, row in null_audits]
+    assert abs(np.mean(control) - 0.5) < 0.1
+    assert sum(row["verdict"] == LEAKAGE_SHOWN for _, _, row in null_audits) <= 2
+
+
+def test_null_generator_nested_estimate_near_chance(null_audits):
+    nested = np.array([row["auc_nested"] for _, _, row in null_audits])
+    cv = np.array([row["cv_auc_train"] for _, _, row in null_audits])
+    assert abs(nested.mean() - 0.5) < 0.1
+    # the best of 35+ candidates flatters itself on the data it was chosen on; nested does not
+    assert cv.mean() > nested.mean() + 0.1
+
+
+def test_memorising_generator_detected_beyond_control():
+    for seed in range(3):  # 48 blocks: 12 test blocks per class, so intervals can separate
+        chosen, _, row = _audit(seed, memorise=True, n_groups=48)
+        assert not chosen.choice.candidate.startswith("noise/")
+        assert row["auc_test"] > 0.9 and row["auc_nested"] > 0.9
+        assert row["auc_test_low"] > row["labelled_neighbour_auc_test_high"]
+        assert row["verdict"] == LEAKAGE_SHOWN
+
+
+def test_test_labels_change_no_choice():
+    manifest, features, groups = _world(3, memorise=True)
+    ids = features.index.tolist()
+    runs = {}
+    for name, labels in (("real", None), ("shuffled", "shuffle"), ("blank", "blank")):
+        m = manifest.copy()
+        test_rows = (m["role"] == "real") & (m["split"] == "test")
+        if labels == "shuffle":
+            m.loc[test_rows, "label"] = np.random.default_rng(0).permutation(
+                m.loc[test_rows, "label"].to_numpy()
+            )
+        elif labels == "blank":
+            m.loc[test_rows, "label"] = ""
+        attack, _ = run_attack(m, ids, features.to_numpy(), "monte_carlo", space="x", groups=groups)
+        train, test = training_labels(m), real_test_ids(m)
+        chosen = select(attack.candidates, train, test, real_test_labels(m), groups, n_boot=0)
+        runs[name] = (attack, chosen)
+    base_attack, base = runs["real"]
+    for attack, chosen in (runs["shuffled"], runs["blank"]):
+        assert attack.metrics["epsilon"][0] == base_attack.metrics["epsilon"][0]
+        assert chosen.choice == base.choice
+        assert (chosen.scores["used"].to_numpy() == base.scores["used"].to_numpy()).all()
+    assert "auc_test" not in runs["blank"][1].metrics
+
+
+def test_choice_ranks_by_auc_not_by_calling_everything_used():
+    """A candidate whose F1 threshold calls every image used (F1 0.667 on a 50/50 split) loses
+    to one that ranks images well."""
+    labels = np.repeat([1, 0], 10)
+    informative = np.r_[np.linspace(1, 2, 10), np.linspace(0, 1.05, 10)]
+    flat = np.zeros(20)
+    choice = choose(np.c_[flat, informative], ["flat", "informative"], labels)
+    assert choice.candidate == "informative"
+    assert np.isfinite(choice.threshold)
+
+
+def test_grouped_folds_keep_groups_whole():
+    labels = np.repeat([1, 0], 20)
+    groups = np.repeat(np.arange(10), 4)
+    for fit, held in grouped_folds(labels, groups, folds=5):
+        assert not set(groups[fit]) & set(groups[held])
+        assert set(labels[held]) == {0, 1}
+
+
+def test_cluster_bootstrap_wider_than_image_bootstrap_on_correlated_data():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 8)
+    labels = np.repeat(rng.permutation(np.repeat([0, 1], 6)), 8)
+    scores = np.repeat(rng.normal(size=12), 8) + 0.01 * rng.normal(size=96)
+    _, low_i, high_i = bootstrap_interval(auc, labels, scores, n_boot=300)
+    _, low_g, high_g = bootstrap_interval(auc, labels, scores, n_boot=300, groups=groups)
+    assert high_g - low_g > 1.5 * (high_i - low_i)
+
+
+def test_tpr_at_low_fpr_needs_enough_negatives():
+    labels = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    scores = np.r_[np.ones(50), np.zeros(50)]
+    assert np.isnan(tpr_at_fpr(labels, scores, 0.01))  # 50 negatives < 1 / 0.01
+    assert tpr_at_fpr(labels, scores, 0.1) == 1.0
+
+
+def test_leave_group_out_reference_hides_blockmates():
+    """A not-used labelled slice found by its own block in the reference looks very not-used;
+    leaving the whole block out removes that tell."""
+    manifest, features, groups = _world(0, memorise=False)
+    train = training_labels(manifest)
+    x = features.loc[train["id"]].to_numpy()
+    gen = features.loc[manifest.loc[manifest["role"] == "generated", "id"]].to_numpy()
+    labels = train["label"].to_numpy()
+    ref, ids = x[labels == 0], train["id"].to_numpy()
+    by_id = gan_leaks_scores(x, gen, ref, ids, ids[labels == 0])
+    keys = groups.loc[ids].to_numpy()
+    by_group = gan_leaks_scores(x, gen, ref, keys, keys[labels == 0])
+    assert auc(labels, by_id) > 0.9  # blockmates: used images have none in the reference
+    assert abs(auc(labels, by_group) - 0.5) < 0.25
+
+
+def test_method_b_scores_leave_group_out():
+    from medimprint.attacks import mean_mse_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([1, 1, 0, 0], 3)
+    groups = np.repeat(["a", "b", "c", "d"], 3)
+    maps = rng.random((12, 8, 8))
+    scores = mean_mse_scores(maps, labels, groups=groups)
+    e = maps.reshape(12, -1).mean(axis=1)
+    i = 0  # group a: used centroid from group b only, not-used from c and d
+    expected = abs(e[i] - e[6:].mean()) - abs(e[i] - e[3:6].mean())
+    assert scores[i] == pytest.approx(expected)
+
+
+def test_groups_from_file_pattern_and_near_duplicates(tmp_path):
+    path = tmp_path / "groups.csv"
+    path.write_text("id,group\na.png,p1\nb,p1\nc,p2\n")
+    assert read_group_file(path, ["a", "b", "c"]).tolist() == ["p1", "p1", "p2"]
+    from medimprint.errors import InputError
+
+    with pytest.raises(InputError, match="no group for 1 real images"):
+        read_group_file(path, ["a", "b", "c", "d"])
+    assert pattern_groups(r"^(P\d+)_", ["P1_01", "P1_02", "P2_01"]).tolist() == ["P1", "P1", "P2"]
+    with pytest.raises(InputError, match="does not match"):
+        pattern_groups(r"^(P\d+)_", ["Q1"])
+    manifest, features, groups = _world(0, memorise=False)
+    real_ids = groups.index.tolist()
+    gen = features.loc[manifest.loc[manifest["role"] == "generated", "id"]].to_numpy()
+    estimated = near_duplicate_groups(features.loc[real_ids].to_numpy(), gen, real_ids)
+    truth = groups.loc[real_ids].to_numpy()
+    # every estimated group lies inside one true block, and most blocks are found whole
+    for g in estimated.unique():
+        assert len(set(truth[estimated.to_numpy() == g])) == 1
+    assert estimated.nunique() <= N_GROUPS * 1.5
+
+
+def test_decide_with_groups_reports_cv_auc_and_all_used_f1():
+    manifest, features, groups = _world(1, memorise=True)
+    train = training_labels(manifest)
+    scores = -np.linalg.norm(features.loc[train["id"]].to_numpy(), axis=1)
+    run = decide(train, scores, [], np.empty(0), None, groups=groups, n_boot=10)
+    assert run.metrics["f1_all_used_train"][0] == pytest.approx(2 * 0.5 / 1.5)
+    folds = cv_auc(scores, train["label"].to_numpy(), groups=groups.loc[train["id"]].to_numpy())
+    assert run.metrics["cv_auc_train"][0] == pytest.approx(folds[0])
