@@ -94,7 +94,7 @@ def test_memorised_images_are_called_used(method):
     best = runs["min"]
     # With many clusters the nearest centroid sits on each memorised image.
     assert best.k >= 20
-    assert best.metrics["f1_test"][0] > 0.9
+    assert best.metrics["f1_test"][0] > 0.85
     assert best.metrics["auc_test"][0] > 0.95
     test = best.scores[best.scores["split"] == "test"]
     assert len(test) == 40 and set(test["used"]) <= {0, 1}
@@ -138,7 +138,7 @@ def test_distances_and_tie_break():
     assert centroid_distances(real, centroids, "min")[0] == pytest.approx(1.0)
     assert centroid_distances(real, centroids, "mean")[0] == pytest.approx(3.0)
     search = pd.DataFrame(
-        {"k": [2, 4, 8], "cv_f1_train": [0.6, 0.7, 0.7], "auc_train": [1, 0.6, 0.6]}
+        {"k": [2, 4, 8], "cv_auc_train": [0.6, 0.7, 0.7], "auc_train": [1, 0.6, 0.6]}
     )
     assert choose_k(search) == 4
 
@@ -170,6 +170,7 @@ def _metrics_rows() -> pd.DataFrame:
     }.items():
         for run, (train, test, k) in runs.items():
             values = {"f1_train": (train, train - 0.1, train + 0.1), "f1_test": (test, 0, 1)}
+            values |= {"cv_auc_train": (train, np.nan, np.nan)}
             values |= {"auc_train": (0.6, 0, 1), "auc_test": (0.7, 0, 1), "k": (k, np.nan, np.nan)}
             frames.append(metric_rows(dataset, "membership", run, values))
     return pd.concat(frames, ignore_index=True)
@@ -198,7 +199,7 @@ def test_regions_table_has_the_papers_layout():
 
 
 def test_membership_figures_have_one_panel_per_run_and_group():
-    from medimprint.membership_figures import f1_against_k, score_histograms
+    from medimprint.membership_figures import auc_against_k, score_histograms
 
     rng = np.random.default_rng(0)
     scores = pd.DataFrame(
@@ -212,11 +213,11 @@ def test_membership_figures_have_one_panel_per_run_and_group():
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["run a", "run b"]
     assert axes[0].get_xlim()[1] < 100  # the outlier is clipped into the last bin
-    search = pd.DataFrame({"k": [2, 4, 2, 4], "cv_f1_train": 0.5, "line": ["x", "x", "y", "y"]})
-    fig = f1_against_k({"full / kmeans": search, "lung / kmeans": search, "outer": search})
+    search = pd.DataFrame({"k": [2, 4, 2, 4], "cv_auc_train": 0.5, "line": ["x", "x", "y", "y"]})
+    fig = auc_against_k({"full / kmeans": search, "lung / kmeans": search, "outer": search})
     visible = [ax for ax in fig.get_axes() if ax.axison]
     assert len(fig.get_axes()) == 4 and len(visible) == 3
-    assert len(visible[0].get_lines()) == 2  # one line per backbone/distance, no test lines
+    assert len(visible[0].get_lines()) == 3  # one line per backbone/distance, chance; no test
 
 
 def test_decide_with_a_methods_own_rule_applies_it_to_both_splits():

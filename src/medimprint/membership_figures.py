@@ -1,5 +1,5 @@
 """Figures of the report's membership sections: score distributions of used and not-used
-images, and F1 against the number of clusters (matplotlib, no display needed)."""
+images, and AUC against the number of clusters (matplotlib, no display needed)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,10 @@ def score_histograms(scores: Mapping[str, pd.DataFrame], *, value: str = "distan
     return fig
 
 
-def f1_against_k(searches: Mapping[str, pd.DataFrame], *, columns: int = 2) -> Figure:
+def auc_against_k(searches: Mapping[str, pd.DataFrame], *, columns: int = 2) -> Figure:
     """One panel per group (e.g. crop / method), ``columns`` per row: cross-validated training
-    F1 against k (solid) for each line of the group's table (column ``line``), test F1 dotted
-    when present."""
+    AUC on grouped folds (what k is chosen by) against k (solid) for each line of the group's
+    table (column ``line``), test AUC dotted when present."""
     columns = max(1, min(columns, len(searches)))
     rows = -(-len(searches) // columns)
     fig = Figure(figsize=(4.6 * columns, 3.4 * rows), layout="constrained")
@@ -63,18 +63,19 @@ def f1_against_k(searches: Mapping[str, pd.DataFrame], *, columns: int = 2) -> F
         for i, (line, points) in enumerate(table.groupby("line", sort=True)):
             points = points.sort_values("k")
             colour = f"C{i % 10}"
-            ax.plot(points["k"], points["cv_f1_train"], color=colour, label=f"{line} train (CV)")
-            if "f1_test" in points:
-                ax.plot(points["k"], points["f1_test"], color=colour, linestyle=":")
+            ax.plot(points["k"], points["cv_auc_train"], color=colour, label=f"{line} train (CV)")
+            if "auc_test" in points:
+                ax.plot(points["k"], points["auc_test"], color=colour, linestyle=":")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("k (clusters of generated images)")
-        dotted = " (dotted: test F1)" if "f1_test" in table else ""
+        dotted = " (dotted: test AUC)" if "auc_test" in table else ""
         ax.set_title(f"{group}{dotted}", fontsize=9)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, ncol=1)
-        ax.set_ylabel("F1")
+        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_ylabel("AUC")
     return fig
 
 

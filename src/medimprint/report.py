@@ -109,6 +109,7 @@ def select_run(metrics: pd.DataFrame, dataset: str) -> str:
 REGION_PARTS = ["family", "crop", "features", "method", "distance"]
 CHOSEN_METRICS = [
     "k",
+    "cv_auc_train",
     "f1_train",
     "auc_train",
     "f1_test",
@@ -151,12 +152,19 @@ def _finish(out: pd.DataFrame) -> pd.DataFrame:
 def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Region runs in the layout of the paper's Table 3: one row per (crop, features, method,
     distance); per membership dataset the k chosen on the training split, the cross-validated
-    training F1, and test F1 and AUC (when test labels exist); then the averages over datasets.
+    training AUC (grouped folds: what k and runs are ranked by) and F1, and test F1 and AUC
+    (when test labels exist); then the averages over datasets.
     """
     rows = _membership_rows(metrics, "regions")
     if rows.empty:
         return pd.DataFrame()
-    shown = {"k": "k", "f1_train": "F1 train (CV)", "f1_test": "F1 test", "auc_test": "AUC test"}
+    shown = {
+        "k": "k",
+        "cv_auc_train": "AUC train (CV)",
+        "f1_train": "F1 train (CV)",
+        "f1_test": "F1 test",
+        "auc_test": "AUC test",
+    }
     out, wide = _per_dataset(rows, REGION_PARTS[1:], shown)
     datasets = list(dict.fromkeys(rows["dataset"]))
     for metric in ("f1_train", "f1_test"):
@@ -170,16 +178,18 @@ def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """The paper's reconstruction runs, the attacks and their ensemble (Table 4 layout,
-    extended): one row per run; per membership dataset the cross-validated training F1 and AUC,
-    and test F1, AUC and TPR at 1% FPR (when test labels exist)."""
+    extended) and the controls: one row per run; per membership dataset the cross-validated
+    training AUC and F1, and test F1 (beside the F1 of calling every image used), AUC and TPR
+    at 1% FPR (blank with fewer than 100 not-used test images), when test labels exist."""
     membership = metrics[metrics["subtask"] == "membership"]
     rows = membership[~membership["run"].str.startswith("regions/")]
     if rows.empty:
         return pd.DataFrame()
     shown = {
+        "cv_auc_train": "AUC train (CV)",
         "f1_train": "F1 train (CV)",
-        "auc_train": "AUC train",
         "f1_test": "F1 test",
+        "f1_all_used_test": "F1 all used",
         "auc_test": "AUC test",
         "tpr_at_1pct_fpr_test": "TPR@1%FPR test",
     }
@@ -205,6 +215,66 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
     return pd.DataFrame(out).T.fillna("")
 
 
+#: Columns of the per-dataset answer (``selected.tsv``) shown first in the report: (title,
+#: value column, interval columns or None).
+SELECTED_COLUMNS = [
+    ("chosen run", "run", None),
+    ("groups", "groups", None),
+    ("AUC nested (estimate)", "auc_nested", True),
+    ("F1 nested", "f1_nested", True),
+    ("F1 all used", "f1_all_used_nested", None),
+    ("AUC test", "auc_test", True),
+    ("F1 test", "f1_test", True),
+    ("TPR@1%FPR test", "tpr_at_1pct_fpr_test", None),
+    ("control: labelled neighbour, AUC test", "labelled_neighbour_auc_test", True),
+    ("baseline: nearest generated, AUC test", "nearest_generated_auc_test", True),
+    ("verdict", "verdict", None),
+]
+
+
+def selected_table(selected: pd.DataFrame) -> pd.DataFrame:
+    """One row per membership dataset: the run chosen without test labels, its nested estimate
+    and test figures with grouped 95% intervals, both controls, and the verdict."""
+    out = {}
+    for _, row in selected.iterrows():
+        cells = {}
+        for title, column, interval in SELECTED_COLUMNS:
+            value = row.get(column, np.nan)
+            if interval:
+                low, high = row.get(f"{column}_low", np.nan), row.get(f"{column}_high", np.nan)
+                cells[title] = format_value(float(value), float(low), float(high))
+            elif isinstance(value, str):
+                cells[title] = value
+            else:
+                cells[title] = _cell(float(value))
+        out[row["dataset"]] = cells
+    return pd.DataFrame(out).T
+
+
+def selected_notes(selected: pd.DataFrame) -> list[str]:
+    """Warnings a reader of the answer table needs: estimated groups, blank low-FPR figures."""
+    notes = []
+    estimated = selected.loc[selected["groups"] == "near_duplicates", "dataset"].tolist()
+    if estimated:
+        notes.append(
+            "Groups of " + ", ".join(estimated) + " were estimated from near-duplicate slices "
+            "(no group file or pattern given): intervals are only as honest as that estimate. "
+            "Give membership.groups (patient / series per image) where you know it."
+        )
+    if selected["tpr_at_1pct_fpr_test"].isna().any() and "auc_test" in selected:
+        notes.append(
+            "TPR at 1% FPR is blank where the test split has fewer than 100 not-used images: "
+            "with fewer it would be the TPR at zero false positives."
+        )
+    notes.append(
+        "'leakage shown' only where the chosen run's grouped AUC interval lies wholly above the "
+        "labelled-neighbour control's (which uses no generator); the nested estimate is what "
+        "the whole choice (run, k, epsilon, threshold) scored on held-out groups of the "
+        "training split."
+    )
+    return notes
+
+
 #: Columns of the lung segmentation table, and their titles.
 SEGMENTATION_COLUMNS = {
     "segmenter": "segmenter",
@@ -226,11 +296,25 @@ def segmentation_table(quality: pd.DataFrame) -> pd.DataFrame:
     return table.map(lambda v: v if isinstance(v, str) else _cell(v))
 
 
-def metrics_html(metrics: pd.DataFrame, segmentation: pd.DataFrame | None = None) -> str:
-    """A standalone HTML page: the attribution grid per dataset, the lung segmentation quality,
-    the membership tables, then every metric row."""
+def metrics_html(
+    metrics: pd.DataFrame,
+    segmentation: pd.DataFrame | None = None,
+    selected: pd.DataFrame | None = None,
+) -> str:
+    """A standalone HTML page: each membership dataset's answer (``selected``), the lung
+    segmentation quality, the membership tables, the attribution grid per dataset, then every
+    metric row."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", STYLE, "</head><body>"]
     parts.append("<h1>medimprint metrics</h1>")
+    if selected is not None and not selected.empty:
+        parts.append("<h2>Membership — the answer per dataset</h2>")
+        caption = (
+            "Run chosen without test labels (cross-validated AUC on grouped folds), its nested "
+            "estimate and test figures (95% cluster-bootstrap intervals over groups), beside "
+            "the two controls"
+        )
+        parts.append(_captioned(selected_table(selected).to_html(escape=True), caption))
+        parts.extend(f"<p>{html.escape(note)}</p>" for note in selected_notes(selected))
     if segmentation is not None and not segmentation.empty:
         parts.append("<h2>Lung segmentation</h2>")
         caption = (
@@ -247,7 +331,7 @@ def metrics_html(metrics: pd.DataFrame, segmentation: pd.DataFrame | None = None
             "threshold chosen on the training split)"
         )
         parts.append(_captioned(regions.to_html(escape=True), caption))
-        caption = "Run chosen on the training split (cross-validated F1), per dataset"
+        caption = "Region run chosen on the training split (cross-validated AUC), per dataset"
         chosen = membership_selection_table(metrics, "regions").to_html(escape=True)
         parts.append(_captioned(chosen, caption))
     attacks = attacks_table(metrics)

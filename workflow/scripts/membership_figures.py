@@ -2,7 +2,7 @@
 training split, and F1 against k for every run."""
 
 from medimprint.figures import save_figure
-from medimprint.membership_figures import f1_against_k, region_figure_data, score_histograms
+from medimprint.membership_figures import auc_against_k, region_figure_data, score_histograms
 from medimprint.metrics import read_metrics
 from medimprint.runtime import job
 
@@ -14,4 +14,4 @@ with job(snakemake) as log:
     )
     log.info("histograms of %s", list(scores))
     save_figure(score_histograms(scores), snakemake.output.scores)
-    save_figure(f1_against_k(searches), snakemake.output.k)
+    save_figure(auc_against_k(searches), snakemake.output.k)
