@@ -81,7 +81,10 @@ def score_matrix(candidates: pd.DataFrame, ids: Sequence[str]) -> tuple[np.ndarr
     """Images (``ids``, in order) x candidates matrix of scores, and the candidate names (in
     first-seen order). Every candidate must score every image."""
     names = list(dict.fromkeys(candidates["candidate"]))
-    wide = candidates.pivot_table(index="id", columns="candidate", values="score", sort=False)
+    scores = candidates.assign(score=candidates["score"].astype(np.float64))
+    if scores.duplicated(["id", "candidate"]).any():
+        raise InputError("a candidate scores one image twice; rebuild the membership outputs")
+    wide = scores.pivot(index="id", columns="candidate", values="score")
     missing = [i for i in ids if i not in wide.index]
     if missing:
         raise InputError(

@@ -1,15 +1,17 @@
 import glob
 import itertools
+import os
 import re
 
 from snakemake.utils import validate
 
 from medimprint.attribution import CLEAN
-from medimprint.attack_runs import RECONSTRUCTION_RUNS
+from medimprint.attack_runs import RECONSTRUCTION_RUNS, reconstruction_run_id
 from medimprint.attack_runs import run_id as attack_run_id
 from medimprint.build import generator_plan
 from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
 from medimprint.cluster_distances import run_id as region_run_id
+from medimprint.controls import CONTROLS
 from medimprint.backbones import downloads_weights
 from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
 from medimprint.data import dataset_files
@@ -104,6 +106,18 @@ def dataset_inputs(wildcards):
     if "build" in spec:
         return f"results/builds/{spec['build']}/data"
     return dataset_files(spec)
+
+
+def groups_source(wildcards):
+    """The file a dataset's groups are read from (inside a build's layout: the layout), or
+    nothing when they are a pattern or estimated from the images."""
+    spec = DATASETS[wildcards.dataset]
+    groups = spec["membership"].get("groups")
+    if not isinstance(groups, str):
+        return []
+    if "build" in spec:
+        return f"results/builds/{spec['build']}/data"
+    return groups if os.path.isabs(groups) else os.path.join(spec["root"], groups)
 
 
 def masks_input(wildcards):
@@ -226,11 +240,31 @@ def attack_runs(dataset):
     }
 
 
+def candidate_files(wildcards):
+    """Every candidates table of a membership dataset: region runs, attacks, method B."""
+    dataset = wildcards.dataset
+    regions = sorted(
+        {
+            files["search"].removesuffix("_k.tsv") + "_candidates.tsv"
+            for files in region_runs(dataset).values()
+        }
+    )
+    attacks = [
+        path.removesuffix(".tsv") + "_candidates.tsv"
+        for path in attack_runs(dataset).values()
+    ]
+    return (
+        regions + attacks + [f"results/{dataset}/membership/autoencoder/candidates.tsv"]
+    )
+
+
 def ensemble_members(dataset):
     """{run id: scores file} of every run the ensemble may combine: the attacks and the
     paper's reconstruction runs."""
     reconstruction = {
-        f"autoencoder/{run}": f"results/{dataset}/membership/autoencoder/{run}.tsv"
+        reconstruction_run_id(
+            run
+        ): f"results/{dataset}/membership/autoencoder/{run}.tsv"
         for run in RECONSTRUCTION_RUNS
     }
     return attack_runs(dataset) | reconstruction
@@ -245,7 +279,11 @@ def dataset_metrics(wildcards):
         ]
         others = [
             f"results/{wildcards.dataset}/membership/{name}"
-            for name in ("autoencoder/metrics.tsv", "attacks/ensemble_metrics.tsv")
+            for name in (
+                "autoencoder/metrics.tsv",
+                "attacks/ensemble_metrics.tsv",
+                "controls/metrics.tsv",
+            )
         ]
         return region_files("metrics")(wildcards) + attacks + others
     return [
@@ -259,7 +297,13 @@ def all_targets():
         + expand(
             "results/{dataset}/membership/{output}",
             dataset=MEMBERSHIP,
-            output=["regions_selected.tsv", "regions_scores.png", "regions_k.png"],
+            output=[
+                "selected.tsv",
+                "selected_roc.png",
+                "regions_selected.tsv",
+                "regions_scores.png",
+                "regions_k.png",
+            ],
         )
         + expand("results/{dataset}/masks/overlays.png", dataset=MEMBERSHIP)
         + expand("results/{dataset}/membership/roc.png", dataset=MEMBERSHIP)

@@ -1,11 +1,103 @@
-# Sub-task 1 (training-data fingerprints), method A: distance of the real images to clusters of
-# the generated images' features, per crop, backbone and clustering method.
+# Sub-task 1 (training-data fingerprints). Every method reads the dataset's groups of real images
+# (patients / blocks) and writes its candidates; the dataset's answer is chosen among them.
+
+
+rule membership_groups:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        source=groups_source,
+    output:
+        "results/{dataset}/membership/groups.tsv",
+    log:
+        "logs/membership_groups/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_groups/{dataset}.tsv"
+    conda:
+        ENV
+    params:
+        spec=lambda wildcards: DATASETS[wildcards.dataset]["membership"].get("groups"),
+        root=lambda wildcards: DATASETS[wildcards.dataset]["root"],
+    script:
+        "../scripts/membership_groups.py"
+
+
+# What an attack must beat: the labelled-neighbour control (no generator) and the plain
+# nearest-generated distance, in pixel space.
+rule membership_controls:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        groups="results/{dataset}/membership/groups.tsv",
+    output:
+        scores=expand(
+            "results/{{dataset}}/membership/controls/{control}.tsv", control=CONTROLS
+        ),
+        metrics="results/{dataset}/membership/controls/metrics.tsv",
+        submissions=expand(
+            "results/{{dataset}}/submissions/membership_controls_{control}.csv",
+            control=CONTROLS,
+        ),
+    log:
+        "logs/membership_controls/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_controls/{dataset}.tsv"
+    conda:
+        ENV
+    params:
+        folds=config["attacks"]["folds"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/membership_controls.py"
+
+
+# The dataset's answer: the candidate chosen without test labels, its nested estimate, beside
+# the controls.
+rule membership_selected:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        groups="results/{dataset}/membership/groups.tsv",
+        candidates=candidate_files,
+        controls="results/{dataset}/membership/controls/metrics.tsv",
+        control_scores=expand(
+            "results/{{dataset}}/membership/controls/{control}.tsv", control=CONTROLS
+        ),
+    output:
+        table="results/{dataset}/membership/selected.tsv",
+        scores="results/{dataset}/membership/selected_scores.tsv",
+        folds="results/{dataset}/membership/selected_folds.tsv",
+        submission="results/{dataset}/submissions/membership_selected.csv",
+        roc=report(
+            "results/{dataset}/membership/selected_roc.png",
+            caption="../report/membership_selected.rst",
+            category="Membership — the answer",
+            labels={
+                "dataset": "{dataset}",
+                "figure": "ROC of the chosen run and controls",
+            },
+        ),
+    log:
+        "logs/membership_selected/{dataset}.log",
+    benchmark:
+        "results/benchmarks/membership_selected/{dataset}.tsv"
+    conda:
+        ENV
+    params:
+        folds=config["attacks"]["folds"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/membership_selected.py"
+
+
+# Method A: distance of the real images to clusters of the generated images' features, per
+# crop, backbone and clustering method.
 
 
 rule membership_regions:
     input:
         manifest="results/{dataset}/manifest.tsv",
         features="results/{dataset}/features/{crop}/{backbone}.h5",
+        groups="results/{dataset}/membership/groups.tsv",
     output:
         scores=expand(
             "results/{{dataset}}/membership/regions/{{crop}}/{{backbone}}/{{method}}_{distance}.tsv",
@@ -13,6 +105,7 @@ rule membership_regions:
         ),
         search="results/{dataset}/membership/regions/{crop}/{backbone}/{method}_k.tsv",
         metrics="results/{dataset}/membership/regions/{crop}/{backbone}/{method}_metrics.tsv",
+        candidates="results/{dataset}/membership/regions/{crop}/{backbone}/{method}_candidates.tsv",
         submissions=expand(
             "results/{{dataset}}/submissions/membership_regions_{{crop}}_{{backbone}}_{{method}}_{distance}.csv",
             distance=DISTANCES,
@@ -92,9 +185,11 @@ rule membership_attack:
     input:
         manifest="results/{dataset}/manifest.tsv",
         features=lambda wildcards: store_path(wildcards.dataset, wildcards.space),
+        groups="results/{dataset}/membership/groups.tsv",
     output:
         scores="results/{dataset}/membership/attacks/{attack}/{space}.tsv",
         metrics="results/{dataset}/membership/attacks/{attack}/{space}_metrics.tsv",
+        candidates="results/{dataset}/membership/attacks/{attack}/{space}_candidates.tsv",
         submission="results/{dataset}/submissions/membership_attacks_{attack}_{space}.csv",
     log:
         "logs/membership_attack/{dataset}/{attack}/{space}.log",
@@ -114,6 +209,7 @@ rule membership_ensemble:
     input:
         manifest="results/{dataset}/manifest.tsv",
         scores=lambda wildcards: list(ensemble_members(wildcards.dataset).values()),
+        groups="results/{dataset}/membership/groups.tsv",
     output:
         scores="results/{dataset}/membership/attacks/ensemble.tsv",
         subsets="results/{dataset}/membership/attacks/ensemble_subsets.tsv",
@@ -181,12 +277,14 @@ rule membership_reconstruction:
     input:
         manifest="results/{dataset}/manifest.tsv",
         errors="results/{dataset}/autoencoder/errors.h5",
+        groups="results/{dataset}/membership/groups.tsv",
     output:
         scores=expand(
             "results/{{dataset}}/membership/autoencoder/{run}.tsv",
             run=RECONSTRUCTION_RUNS,
         ),
         metrics="results/{dataset}/membership/autoencoder/metrics.tsv",
+        candidates="results/{dataset}/membership/autoencoder/candidates.tsv",
         submissions=expand(
             "results/{{dataset}}/submissions/membership_autoencoder_{run}.csv",
             run=RECONSTRUCTION_RUNS,

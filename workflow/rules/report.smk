@@ -22,6 +22,7 @@ rule metrics_report:
     input:
         metrics=expand("results/{dataset}/metrics.tsv", dataset=DATASETS),
         segmentation=expand("results/{dataset}/masks/quality.tsv", dataset=MEMBERSHIP),
+        selected=expand("results/{dataset}/membership/selected.tsv", dataset=MEMBERSHIP),
     output:
         table="results/metrics.tsv",
         html=report(

@@ -3,6 +3,7 @@
 from medimprint.attack_runs import run_attack, run_id
 from medimprint.data import read_manifest
 from medimprint.features import read_features
+from medimprint.groups import read_groups
 from medimprint.io import write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
@@ -18,6 +19,7 @@ with job(snakemake) as log:
         features,
         w.attack,
         space=w.space,
+        groups=read_groups(snakemake.input.groups),
         folds=params.folds,
         seed=params.seed,
         n_boot=params.n_boot,
@@ -25,6 +27,7 @@ with job(snakemake) as log:
     if search is not None:
         log.info("epsilon search:\n%s", search.to_string(index=False))
     write_run(run.scores, snakemake.output.scores, snakemake.output.submission)
+    write_table(snakemake.output.candidates, run.candidates)
     write_table(
         snakemake.output.metrics,
         metric_rows(w.dataset, "membership", run_id(w.attack, w.space), run.metrics),

@@ -2,6 +2,7 @@
 
 from medimprint.attack_runs import run_ensemble
 from medimprint.data import read_manifest
+from medimprint.groups import read_groups
 from medimprint.io import read_table, write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
@@ -12,7 +13,12 @@ with job(snakemake) as log:
     manifest = read_manifest(snakemake.input.manifest)
     scores = {run: read_table(path) for run, path in params.runs.items()}
     run, subsets = run_ensemble(
-        manifest, scores, folds=params.folds, seed=params.seed, n_boot=params.n_boot
+        manifest,
+        scores,
+        groups=read_groups(snakemake.input.groups),
+        folds=params.folds,
+        seed=params.seed,
+        n_boot=params.n_boot,
     )
     log.info("subsets:\n%s", subsets.to_string(index=False))
     write_run(run.scores, snakemake.output.scores, snakemake.output.submission)

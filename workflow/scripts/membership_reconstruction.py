@@ -2,8 +2,9 @@
 
 import pandas as pd
 
-from medimprint.attack_runs import RECONSTRUCTION_RUNS, run_reconstruction
+from medimprint.attack_runs import RECONSTRUCTION_RUNS, reconstruction_run_id, run_reconstruction
 from medimprint.data import read_manifest
+from medimprint.groups import read_groups
 from medimprint.io import read_store, write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
@@ -13,14 +14,23 @@ with job(snakemake):
     params = snakemake.params
     manifest = read_manifest(snakemake.input.manifest)
     ids, arrays, _ = read_store(snakemake.input.errors, ["errors"])
-    metrics = []
+    groups = read_groups(snakemake.input.groups)
+    metrics, candidates = [], []
     for method, scores_path, submission_path in zip(
         RECONSTRUCTION_RUNS, snakemake.output.scores, snakemake.output.submissions, strict=True
     ):
         run = run_reconstruction(
-            manifest, ids, arrays["errors"], method, n_boot=params.n_boot, seed=params.seed
+            manifest,
+            ids,
+            arrays["errors"],
+            method,
+            groups=groups,
+            n_boot=params.n_boot,
+            seed=params.seed,
         )
         write_run(run.scores, scores_path, submission_path)
-        name = f"autoencoder/{method}"
+        candidates.append(run.candidates)
+        name = reconstruction_run_id(method)
         metrics.append(metric_rows(snakemake.wildcards.dataset, "membership", name, run.metrics))
     write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))
+    write_table(snakemake.output.candidates, pd.concat(candidates, ignore_index=True))

@@ -6,6 +6,7 @@ import pandas as pd
 from medimprint.cluster_distances import DISTANCES, RegionSetup, run_id, run_regions
 from medimprint.data import read_manifest
 from medimprint.features import read_features
+from medimprint.groups import read_groups
 from medimprint.io import write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
@@ -23,8 +24,9 @@ with job(snakemake) as log:
         folds=params.folds,
         seed=params.seed,
     )
-    runs = run_regions(manifest, ids, features, setup, n_boot=params.n_boot)
-    metrics, searches = [], []
+    groups = read_groups(snakemake.input.groups)
+    runs = run_regions(manifest, ids, features, setup, groups=groups, n_boot=params.n_boot)
+    metrics, searches, candidates = [], [], []
     for distance, scores_path, submission_path in zip(
         DISTANCES, snakemake.output.scores, snakemake.output.submissions, strict=True
     ):
@@ -34,5 +36,7 @@ with job(snakemake) as log:
         name = run_id(w.crop, w.backbone, w.method, distance)
         metrics.append(metric_rows(w.dataset, "membership", name, run.metrics))
         searches.append(run.search.assign(distance=distance))
+        candidates.append(run.candidates(name))
     write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))
     write_table(snakemake.output.search, pd.concat(searches, ignore_index=True))
+    write_table(snakemake.output.candidates, pd.concat(candidates, ignore_index=True))

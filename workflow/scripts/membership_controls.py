@@ -1,0 +1,33 @@
+"""The labelled-neighbour control and the nearest-generated baseline in pixel space."""
+
+import pandas as pd
+
+from medimprint.controls import CONTROLS, run_controls, run_id
+from medimprint.data import read_manifest
+from medimprint.groups import load_pixels, read_groups
+from medimprint.io import write_table
+from medimprint.membership import write_run
+from medimprint.metrics import metric_rows
+from medimprint.runtime import job
+
+with job(snakemake):
+    params = snakemake.params
+    manifest = read_manifest(snakemake.input.manifest)
+    pixels = pd.DataFrame(load_pixels(manifest["path"].tolist()), index=manifest["id"])
+    runs = run_controls(
+        manifest,
+        pixels,
+        read_groups(snakemake.input.groups),
+        folds=params.folds,
+        seed=params.seed,
+        n_boot=params.n_boot,
+    )
+    metrics = []
+    for name, scores_path, submission_path in zip(
+        CONTROLS, snakemake.output.scores, snakemake.output.submissions, strict=True
+    ):
+        write_run(runs[name].scores, scores_path, submission_path)
+        metrics.append(
+            metric_rows(snakemake.wildcards.dataset, "membership", run_id(name), runs[name].metrics)
+        )
+    write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))

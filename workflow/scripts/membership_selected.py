@@ -1,0 +1,51 @@
+"""The membership dataset's answer: the candidate chosen without test labels, its nested
+estimate and test figures beside the controls, its submission and ROC figure."""
+
+import pandas as pd
+
+from medimprint.controls import CONTROLS, run_id
+from medimprint.data import read_manifest
+from medimprint.figures import save_figure
+from medimprint.groups import read_groups
+from medimprint.io import read_table, write_table
+from medimprint.membership import real_test_ids, real_test_labels, training_labels, write_run
+from medimprint.membership_figures import roc_figure
+from medimprint.metrics import read_metrics
+from medimprint.runtime import job
+from medimprint.selection import nested_folds, select, summary
+
+with job(snakemake) as log:
+    params, dataset = snakemake.params, snakemake.wildcards.dataset
+    manifest = read_manifest(snakemake.input.manifest)
+    groups_table = pd.read_csv(snakemake.input.groups, sep="\t", dtype=str, keep_default_na=False)
+    candidates = pd.concat(
+        [read_table(path) for path in snakemake.input.candidates], ignore_index=True
+    )
+    chosen = select(
+        candidates,
+        training_labels(manifest),
+        real_test_ids(manifest),
+        real_test_labels(manifest),
+        read_groups(snakemake.input.groups),
+        folds=params.folds,
+        seed=params.seed,
+        n_boot=params.n_boot,
+    )
+    log.info("chosen on the training split: %s", chosen.choice)
+    controls = read_metrics([snakemake.input.controls])
+    by_control = {
+        name: {
+            row.metric: (row.value, row.ci_low, row.ci_high)
+            for row in controls[controls["run"] == run_id(name)].itertuples()
+        }
+        for name in CONTROLS
+    }
+    row = summary(dataset, chosen, by_control, groups_table)
+    log.info("answer:\n%s", row.T.to_string())
+    write_table(snakemake.output.table, row)
+    write_table(snakemake.output.folds, nested_folds(chosen))
+    write_run(chosen.scores, snakemake.output.scores, snakemake.output.submission)
+    curves = {f"chosen: {chosen.choice.candidate}": chosen.scores}
+    for name, path in zip(CONTROLS, snakemake.input.control_scores, strict=True):
+        curves[run_id(name)] = read_table(path)
+    save_figure(roc_figure(curves), snakemake.output.roc)
