@@ -219,3 +219,27 @@ def test_domias_on_features_without_spread():
     same = [np.ones((n, 5)) for n in (40, 20, 10)]
     with pytest.raises(InputError, match="do not vary"):
         domias_scores(same[2], same[0], same[1], list(range(10)), list(range(100, 120)))
+
+
+def test_patch_leaks_finds_a_block_memorised_alone():
+    """A generator that copied one 8 x 8 block of a used slice (and nothing else of it) is
+    found by that block's calibrated distance; whole-image GAN-Leaks does not see it."""
+    from medimprint.attacks import PATCH_AGGREGATES, image_patches, patch_leaks_scores
+
+    rng = np.random.default_rng(3)
+    real = rng.random((20, 256))  # 16 x 16 images
+    generated = rng.random((50, 256))
+    copied = generated[0].reshape(16, 16)
+    copied[8:, :8] = real[0].reshape(16, 16)[8:, :8]  # block 2 of image 0, in place
+    generated[0] = copied.ravel()
+    reference, ids = real[10:], [f"r{i}" for i in range(20)]
+    blocks = patch_leaks_scores(real[:10], generated, reference, ids[:10], ids[10:])
+    assert blocks.shape == (10, 4)
+    assert np.argmax(blocks[:, 2]) == 0 and blocks[0, 2] > blocks[1:, 2].max()
+    assert np.argmax(PATCH_AGGREGATES["max"](blocks)) == 0
+    whole = gan_leaks_scores(real[:10], generated, reference, ids[:10], ids[10:])
+    assert np.argmax(whole) != 0
+    # blocks are laid out row-major: block 2 is rows 8-15, columns 0-7
+    assert np.array_equal(image_patches(real[:1], 8)[0, 2], real[0].reshape(16, 16)[8:, :8].ravel())
+    with pytest.raises(InputError, match="no square image"):
+        image_patches(np.zeros((2, 2048)), 8)

@@ -241,18 +241,21 @@ def test_membership_region_runs_and_submissions(finished):
         for space in ("lbp", "resnet50")
     }
     paper_b = {"autoencoder/mean_mse", "autoencoder/ssim"}
-    assert set(membership["run"]) == runs | attacks | paper_b | {"attacks/ensemble"}
+    controls = {"controls/labelled_neighbour", "controls/nearest_generated"}
+    assert set(membership["run"]) == runs | attacks | paper_b | {"attacks/ensemble"} | controls
     membership = membership[membership["run"].str.startswith("regions/")]
-    for metric in ("f1_train", "f1_test", "auc_test", "tpr_at_1pct_fpr_test", "k"):
+    for metric in ("cv_auc_train", "f1_train", "f1_all_used_test", "auc_test", "k"):
         assert len(membership[membership["metric"] == metric]) == len(runs), metric
+    # 2 not-used test images: TPR at 1% (or 10%) FPR would be TPR at zero false positives
+    assert membership.loc[membership["metric"] == "tpr_at_10pct_fpr_test", "value"].isna().all()
     chosen_k = membership.loc[membership["metric"] == "k", "value"]
     assert set(chosen_k) <= set(config["k"])
     manifest = pd.read_csv(finished / "results/tiny_db1/manifest.tsv", sep="\t", dtype=str)
     test_ids = manifest.loc[(manifest["role"] == "real") & (manifest["split"] == "test"), "id"]
     files = sorted((finished / "results/tiny_db1/submissions").glob("membership_*.csv"))
     # every run, the region run chosen on the training split, the paper's method B runs, the
-    # attacks and their ensemble
-    assert len(files) == len(runs) + 1 + len(paper_b) + len(attacks) + 1
+    # attacks and their ensemble, the controls, and the dataset's answer
+    assert len(files) == len(runs) + 1 + len(paper_b) + len(attacks) + 1 + len(controls) + 1
     for path in files:
         lines = path.read_text().splitlines()
         ids = [line.split(",")[0] for line in lines]
@@ -260,12 +263,37 @@ def test_membership_region_runs_and_submissions(finished):
         assert {line.split(",")[1] for line in lines} <= {"0", "1"}
     chosen = pd.read_csv(finished / "results/tiny_db1/membership/regions_selected.tsv", sep="\t")
     run = chosen["run"].item()
-    train_f1 = membership[membership["metric"] == "f1_train"].set_index("run")["value"]
-    assert chosen["f1_train"].item() == pytest.approx(train_f1.max())
+    train_auc = membership[membership["metric"] == "cv_auc_train"].set_index("run")["value"]
+    assert chosen["cv_auc_train"].item() == pytest.approx(train_auc.max())
     crop, backbone, method, distance = run.split("/")[1:]
     copied = f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
     selected = finished / "results/tiny_db1/submissions/membership_regions_selected.csv"
     assert selected.read_text() == (selected.parent / copied).read_text()
+
+
+def test_membership_answer_beside_the_controls(finished):
+    """The dataset's answer names a candidate of one of its runs, chosen without test labels,
+    carries both controls and a verdict, and its submission decides every test image."""
+    root = finished / "results/tiny_db1/membership"
+    answer = pd.read_csv(root / "selected.tsv", sep="\t").iloc[0]
+    candidates = pd.concat(
+        pd.read_csv(path, sep="\t", dtype={"id": str})
+        for path in root.glob("**/*candidates.tsv")
+    )
+    assert answer["run"] in set(candidates["candidate"])
+    assert answer["candidates"] == candidates["candidate"].nunique()
+    assert answer["groups"] == "file" and answer["verdict"] in ("leakage shown", "not shown")
+    for column in ("labelled_neighbour_auc_test", "nearest_generated_auc_test", "auc_test"):
+        assert 0 <= answer[column] <= 1, column
+    groups = pd.read_csv(root / "groups.tsv", sep="\t", dtype=str)
+    assert answer["n_groups"] == groups["group"].nunique()
+    submission = (finished / "results/tiny_db1/submissions/membership_selected.csv").read_text()
+    manifest = pd.read_csv(finished / "results/tiny_db1/manifest.tsv", sep="\t", dtype=str)
+    test_ids = manifest.loc[(manifest["role"] == "real") & (manifest["split"] == "test"), "id"]
+    assert sorted(line.split(",")[0] for line in submission.splitlines()) == sorted(test_ids)
+    assert (root / "selected_roc.png").stat().st_size > 0
+    html = (finished / "results/report/metrics.html").read_text()
+    assert html.index("the answer per dataset") < html.index("Membership — regions")
 
 
 def test_unet_segmenter_when_configured(finished, tmp_path):

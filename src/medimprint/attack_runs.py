@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 
 from medimprint.attacks import (
+    PATCH_AGGREGATES,
     choose_ensemble,
     choose_epsilon,
     domias_scores,
     gan_leaks_scores,
     mean_mse_scores,
     monte_carlo_variants,
+    patch_leaks_scores,
     rank_average,
     ssim_scores,
 )
@@ -39,12 +41,19 @@ from medimprint.membership import (
 from medimprint.selection import candidate_name, candidate_table
 
 #: Attacks on one feature space, by name.
-ATTACKS = ("gan_leaks", "monte_carlo", "domias")
+ATTACKS = ("gan_leaks", "monte_carlo", "domias", "patch_leaks")
+#: Attacks that need an image space (`RAW_SPACES`): they compare blocks of pixels.
+IMAGE_ATTACKS = ("patch_leaks",)
 #: The paper's runs on the autoencoder's reconstruction-error maps.
 RECONSTRUCTION_RUNS = ("mean_mse", "ssim")
 #: Feature spaces compared as they are (pixel intensities); others are standardised on the
 #: generated images first.
 RAW_SPACES = ("pixels",)
+
+
+def runs_in(attack: str, space: str) -> bool:
+    """Whether ``attack`` runs in feature ``space`` (image attacks only in pixel spaces)."""
+    return attack not in IMAGE_ATTACKS or space in RAW_SPACES
 
 
 def run_id(attack: str, space: str) -> str:
@@ -65,11 +74,14 @@ def run_attack(
     n_boot: int = 1000,
 ) -> tuple[ScoredRun, pd.DataFrame | None]:
     """One attack in one feature space; returns the run (with its candidates: Monte Carlo at
-    every epsilon) and, for Monte Carlo, the epsilon search table. Labelled images are scored
+    every epsilon, the patch attack under every aggregate of its blocks, the mean deciding)
+    and, for Monte Carlo, the epsilon search table. Labelled images are scored
     against the reference outside their group (``groups``: group by id; else outside
     themselves)."""
     if attack not in ATTACKS:
         raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
+    if not runs_in(attack, space):
+        raise InputError(f"{attack} compares image blocks: run it in {RAW_SPACES}, not {space!r}")
     splits = feature_splits(manifest, ids, features, standardise=space not in RAW_SPACES)
     train, test = splits.train, splits.test
     labels = train["label"].to_numpy()
@@ -97,6 +109,25 @@ def run_attack(
                     test_all[:, j],
                 )
                 for j, q in enumerate(search["quantile"])
+            ],
+            ignore_index=True,
+        )
+    elif attack == "patch_leaks":
+        ref_keys = train_keys[labels == 0]
+        train_blocks = patch_leaks_scores(splits.train_x, gen, ref, train_keys, ref_keys)
+        test_blocks = patch_leaks_scores(splits.test_x, gen, ref, None, ref_keys)
+        train_scores = PATCH_AGGREGATES["mean"](train_blocks)
+        test_scores = PATCH_AGGREGATES["mean"](test_blocks)
+        candidates = pd.concat(
+            [
+                candidate_table(
+                    candidate_name(name, f"agg={agg}"),
+                    train["id"],
+                    reduce(train_blocks),
+                    test,
+                    reduce(test_blocks),
+                )
+                for agg, reduce in PATCH_AGGREGATES.items()
             ],
             ignore_index=True,
         )

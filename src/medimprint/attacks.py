@@ -10,6 +10,8 @@ decision is ``score > 0``. Beyond the paper, on image features:
   to the nearest non-member reference image minus the distance to the nearest generated image;
 - `monte_carlo_scores`: Monte Carlo attack (Hilprecht et al., PETS 2019), the fraction of
   generated images within epsilon (`choose_epsilon` picks epsilon on the training split);
+- `patch_leaks_scores`: GAN-Leaks per aligned image block, for texture memorised in one region
+  of a slice that a whole-slice distance averages away;
 - `domias_scores`: DOMIAS (van Breugel et al., AISTATS 2023), the log density ratio of the
   generated to the reference images, by Gaussian kernel density estimates in PCA space.
 
@@ -24,6 +26,7 @@ are pure: arrays in, arrays (or tables) out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
@@ -42,6 +45,14 @@ from medimprint.membership import FOLDS, auc, column_aucs, cv_auc
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
 #: Attacks up to which `choose_ensemble` tries every non-empty subset (greedy above).
 EXHAUSTIVE_MAX = 6
+#: Side of the square blocks compared by `patch_leaks_scores`, in pixels of the pixel space.
+PATCH = 8
+#: How `patch_leaks_scores` per block become one score: candidates of the selection.
+PATCH_AGGREGATES = {
+    "mean": lambda s: s.mean(axis=1),
+    "q75": lambda s: np.quantile(s, 0.75, axis=1),
+    "max": lambda s: s.max(axis=1),
+}
 #: Working memory of one chunk of a distance matrix, in MiB.
 WORKING_MEMORY = 256
 
@@ -272,6 +283,46 @@ def gan_leaks_scores(
     exclude = None if query_keys is None else (query_keys, reference_keys)
     d_ref = nearest_distances(query, reference, exclude_same=exclude)
     return d_ref - d_gen
+
+
+def image_patches(rows: np.ndarray, patch: int) -> np.ndarray:
+    """Rows of square images (``side**2`` pixels each) as ``rows x patches x patch**2`` blocks
+    of ``patch`` x ``patch`` pixels, row-major over the image."""
+    rows = _as_2d(rows, "images")
+    side = math.isqrt(rows.shape[1])
+    if side * side != rows.shape[1] or side % patch:
+        raise InputError(
+            f"patch attack: features of {rows.shape[1]} values are no square image whose side "
+            f"is a multiple of {patch}; run it in a pixel space (backbone 'pixels', input_size "
+            "a multiple of the patch size)"
+        )
+    n, cells = len(rows), side // patch
+    blocks = rows.reshape(n, cells, patch, cells, patch).transpose(0, 1, 3, 2, 4)
+    return blocks.reshape(n, cells * cells, patch * patch)
+
+
+def patch_leaks_scores(
+    query: np.ndarray,
+    generated: np.ndarray,
+    reference: np.ndarray,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
+    *,
+    patch: int = PATCH,
+) -> np.ndarray:
+    """Calibrated GAN-Leaks per image patch: for each ``patch`` x ``patch`` block of a square
+    pixel image, the nearest distance to the same block of the reference images minus that to
+    the same block of the generated images (query rows x patches). A generator that memorised
+    a slice's texture in one region reproduces that block closely even where the whole slice
+    is not reproduced; CT slices are aligned, so blocks are compared in place."""
+    q, g, r = (image_patches(x, patch) for x in (query, generated, reference))
+    exclude = None if query_keys is None else (query_keys, reference_keys)
+    out = np.empty(q.shape[:2])
+    for j in range(q.shape[1]):
+        d_gen = nearest_distances(q[:, j], g[:, j])
+        d_ref = nearest_distances(q[:, j], r[:, j], exclude_same=exclude)
+        out[:, j] = d_ref - d_gen
+    return out
 
 
 def _neighbour_fractions(

@@ -117,10 +117,14 @@ def choose(
     seed: int = 0,
 ) -> Choice:
     """The candidate (column) with the best cross-validated AUC on grouped folds, ties to the
-    higher AUC on all labelled rows, then the earlier column; then its F1 threshold."""
+    higher AUC on all labelled rows, then the earlier column; then its F1 threshold. With a
+    single group in a class there are no grouped folds: the AUC on all rows ranks alone."""
     labels = np.asarray(labels, dtype=int)
-    ranking = cv_auc(matrix, labels, folds=folds, seed=seed, groups=groups)
     pooled = column_aucs(labels, matrix)
+    try:
+        ranking = cv_auc(matrix, labels, folds=folds, seed=seed, groups=groups)
+    except InputError:  # one group of a class (a nested fit part of a small split): no folds
+        ranking = pooled
     order = np.lexsort((np.arange(len(names)), -np.nan_to_num(pooled, nan=-1.0),
                         -np.nan_to_num(ranking, nan=-1.0)))  # fmt: skip
     best = int(order[0])

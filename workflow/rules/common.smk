@@ -6,7 +6,12 @@ import re
 from snakemake.utils import validate
 
 from medimprint.attribution import CLEAN
-from medimprint.attack_runs import RECONSTRUCTION_RUNS, reconstruction_run_id
+from medimprint.attack_runs import (
+    ATTACKS,
+    RECONSTRUCTION_RUNS,
+    reconstruction_run_id,
+    runs_in,
+)
 from medimprint.attack_runs import run_id as attack_run_id
 from medimprint.build import generator_plan
 from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
@@ -61,7 +66,7 @@ wildcard_constraints:
     kmode="given|estimated",
     method="kmeans|hierarchical",
     distance="|".join(DISTANCES),
-    attack="gan_leaks|monte_carlo|domias",
+    attack=_alternatives(ATTACKS),
     space=_alternatives(BACKBONES),
     family="vae|dcgan|upconv_gan|pca_gaussian",
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -237,6 +242,7 @@ def attack_runs(dataset):
         for attack, space in itertools.product(
             config["attacks"]["methods"], ATTACK_SPACES
         )
+        if runs_in(attack, space)
     }
 
 
