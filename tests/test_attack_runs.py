@@ -6,16 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medimprint.attack_runs import ATTACKS, run_attack, run_ensemble, run_id
+from medimprint.attack_runs import ATTACKS, IMAGE_ATTACKS, run_attack, run_ensemble, run_id
 from medimprint.errors import InputError
 
 
-def _case(seed: int = 0, memorised: bool = True) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+def _case(
+    seed: int = 0, memorised: bool = True, dim: int = 12
+) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     """Generated images are near-copies of the used ones (or independent draws)."""
     rng = np.random.default_rng(seed)
-    used, not_used = rng.normal(size=(40, 12)), rng.normal(size=(40, 12))
-    source = used if memorised else rng.normal(size=(40, 12))
-    generated = np.repeat(source, 5, axis=0) + 0.05 * rng.normal(size=(200, 12))
+    used, not_used = rng.normal(size=(40, dim)), rng.normal(size=(40, dim))
+    source = used if memorised else rng.normal(size=(40, dim))
+    generated = np.repeat(source, 5, axis=0) + 0.05 * rng.normal(size=(200, dim))
     rows = [(f"g{i:03d}", "generated", "train", "") for i in range(200)]
     for label in ("1", "0"):  # rows in the order of `used`, then `not_used`
         split = ["test", "train"] * 20
@@ -26,15 +28,20 @@ def _case(seed: int = 0, memorised: bool = True) -> tuple[pd.DataFrame, list[str
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_memorised_images_are_found_and_test_labels_are_read_last(attack):
-    manifest, ids, features = _case()
-    run, search = run_attack(manifest, ids, features, attack, space="cnn", n_boot=0)
+    image = attack in IMAGE_ATTACKS  # compares blocks of 16 x 16 pixel images
+    manifest, ids, features = _case(dim=256 if image else 12)
+    space = "pixels" if image else "cnn"
+    run, search = run_attack(manifest, ids, features, attack, space=space, n_boot=0)
     assert run.metrics["auc_test"][0] > 0.9 and run.metrics["f1_test"][0] > 0.8
     assert (search is not None) == (attack == "monte_carlo")
     blind = manifest.copy()
     blind.loc[blind["split"] == "test", "label"] = ""
-    again, _ = run_attack(blind, ids, features, attack, space="cnn", n_boot=0)
+    again, _ = run_attack(blind, ids, features, attack, space=space, n_boot=0)
     assert again.scores["used"].tolist() == run.scores["used"].tolist()
     assert "f1_test" not in again.metrics
+    if image:
+        with pytest.raises(InputError, match="compares image blocks"):
+            run_attack(manifest, ids, features, attack, space="cnn", n_boot=0)
 
 
 def test_independent_generator_leaks_nothing():

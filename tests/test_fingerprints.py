@@ -61,7 +61,8 @@ def test_constant_images_give_finite_features(name):
     images = np.stack([np.full((32, 32), v, np.uint8) for v in (0, 100, 255)])
     feats = build_extractor(name)(images)
     assert np.isfinite(feats).all()
-    np.testing.assert_allclose(feats, 0, atol=1e-5)  # a flat log floor, its mean removed
+    # a flat log floor, its mean removed: zero up to float32 rounding of sums of log(EPS) terms
+    np.testing.assert_allclose(feats, 0, atol=1e-4)
 
 
 def test_too_small_images_are_refused():

@@ -277,8 +277,7 @@ def test_membership_answer_beside_the_controls(finished):
     root = finished / "results/tiny_db1/membership"
     answer = pd.read_csv(root / "selected.tsv", sep="\t").iloc[0]
     candidates = pd.concat(
-        pd.read_csv(path, sep="\t", dtype={"id": str})
-        for path in root.glob("**/*candidates.tsv")
+        pd.read_csv(path, sep="\t", dtype={"id": str}) for path in root.glob("**/*candidates.tsv")
     )
     assert answer["run"] in set(candidates["candidate"])
     assert answer["candidates"] == candidates["candidate"].nunique()
