@@ -18,6 +18,7 @@ import pandas as pd
 
 from medimprint.attacks import (
     PATCH_AGGREGATES,
+    SHIFTS,
     choose_ensemble,
     choose_epsilon,
     domias_scores,
@@ -26,6 +27,7 @@ from medimprint.attacks import (
     monte_carlo_variants,
     patch_leaks_scores,
     rank_average,
+    shift_calibrated_scores,
     ssim_scores,
 )
 from medimprint.errors import InputError
@@ -41,9 +43,9 @@ from medimprint.membership import (
 from medimprint.selection import candidate_name, candidate_table
 
 #: Attacks on one feature space, by name.
-ATTACKS = ("gan_leaks", "monte_carlo", "domias", "patch_leaks")
-#: Attacks that need an image space (`RAW_SPACES`): they compare blocks of pixels.
-IMAGE_ATTACKS = ("patch_leaks",)
+ATTACKS = ("gan_leaks", "monte_carlo", "domias", "patch_leaks", "shift_calibrated")
+#: Attacks that need an image space (`RAW_SPACES`): they compare blocks or shifts of pixels.
+IMAGE_ATTACKS = ("patch_leaks", "shift_calibrated")
 #: The paper's runs on the autoencoder's reconstruction-error maps.
 RECONSTRUCTION_RUNS = ("mean_mse", "ssim")
 #: Feature spaces compared as they are (pixel intensities); others are standardised on the
@@ -74,7 +76,8 @@ def run_attack(
     n_boot: int = 1000,
 ) -> tuple[ScoredRun, pd.DataFrame | None]:
     """One attack in one feature space; returns the run (with its candidates: Monte Carlo at
-    every epsilon, the patch attack under every aggregate of its blocks, the mean deciding)
+    every epsilon, the patch attack under every aggregate of its blocks, the shift calibration
+    at every shift; the first deciding)
     and, for Monte Carlo, the epsilon search table. Labelled images are scored
     against the reference outside their group (``groups``: group by id; else outside
     themselves)."""
@@ -128,6 +131,22 @@ def run_attack(
                     reduce(test_blocks),
                 )
                 for agg, reduce in PATCH_AGGREGATES.items()
+            ],
+            ignore_index=True,
+        )
+    elif attack == "shift_calibrated":
+        by_shift = {
+            shift: (
+                shift_calibrated_scores(splits.train_x, gen, shift=shift),
+                shift_calibrated_scores(splits.test_x, gen, shift=shift),
+            )
+            for shift in SHIFTS
+        }
+        train_scores, test_scores = by_shift[SHIFTS[0]]
+        candidates = pd.concat(
+            [
+                candidate_table(candidate_name(name, f"shift={shift}"), train["id"], a, test, b)
+                for shift, (a, b) in by_shift.items()
             ],
             ignore_index=True,
         )

@@ -12,6 +12,8 @@ decision is ``score > 0``. Beyond the paper, on image features:
   generated images within epsilon (`choose_epsilon` picks epsilon on the training split);
 - `patch_leaks_scores`: GAN-Leaks per aligned image block, for texture memorised in one region
   of a slice that a whole-slice distance averages away;
+- `shift_calibrated_scores`: the distance to the generated set of an image against that of its
+  shifted copies, a per-image calibration that needs no reference images;
 - `domias_scores`: DOMIAS (van Breugel et al., AISTATS 2023), the log density ratio of the
   generated to the reference images, by Gaussian kernel density estimates in PCA space.
 
@@ -53,6 +55,8 @@ PATCH_AGGREGATES = {
     "q75": lambda s: np.quantile(s, 0.75, axis=1),
     "max": lambda s: s.max(axis=1),
 }
+#: Shifts (pixels of the pixel space) of `shift_calibrated_scores`: candidates of the selection.
+SHIFTS = (1, 2)
 #: Working memory of one chunk of a distance matrix, in MiB.
 WORKING_MEMORY = 256
 
@@ -323,6 +327,32 @@ def patch_leaks_scores(
         d_ref = nearest_distances(q[:, j], r[:, j], exclude_same=exclude)
         out[:, j] = d_ref - d_gen
     return out
+
+
+def shift_calibrated_scores(
+    query: np.ndarray, generated: np.ndarray, *, shift: int = 1
+) -> np.ndarray:
+    """Per-image difficulty calibration without a reference set (in the spirit of LiRA,
+    Carlini et al. 2022): the mean distance to the nearest generated image of the image moved
+    by ``shift`` pixels up, down, left and right, minus that of the image itself. A generator
+    that reproduces this very slice is much nearer to it than to its shifted copies; for an
+    image it never saw, the gap is that of any aligned slice. Needs no labelled image, so no
+    labelled neighbour can give it away."""
+    query = _as_2d(query, "query")
+    side = math.isqrt(query.shape[1])
+    if side * side != query.shape[1]:
+        raise InputError(
+            f"shift calibration: features of {query.shape[1]} values are no square image; run "
+            "it in a pixel space (backbone 'pixels')"
+        )
+    images = query.reshape(len(query), side, side)
+    own = nearest_distances(query, generated)
+    moved = [
+        nearest_distances(np.roll(images, step, axis=axis).reshape(len(query), -1), generated)
+        for axis in (1, 2)
+        for step in (shift, -shift)
+    ]
+    return np.mean(moved, axis=0) - own
 
 
 def _neighbour_fractions(
