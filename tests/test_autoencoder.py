@@ -167,3 +167,30 @@ def test_bad_input_is_refused():
         train_autoencoder(blobs(4, 16), epochs=1, val_fraction=0)
     with pytest.raises(InputError, match="empty size"):
         reconstruction_errors(build_autoencoder(), np.zeros((1, 0, 8), np.uint8))
+
+
+def test_codes_store_every_image_in_manifest_order(tmp_path: Path, one_torch_thread):
+    """Codes of generated and real images land in a feature store the attacks read; sides
+    above CODE_GRID cells are pooled, and batching does not change a code."""
+    from medimprint.autoencoder import CODE_GRID, codes_to_store, encode
+    from medimprint.features import read_features
+
+    images = blobs(5, 24)
+    paths = [tmp_path / f"{i}.png" for i in range(5)]
+    for path, image in zip(paths, images, strict=True):
+        write_gray_png(path, image)
+    manifest = pd.DataFrame(
+        {
+            "id": ["g0", "g1", "r0", "r1", "r2"],
+            "path": [str(p) for p in paths],
+            "role": ["generated"] * 2 + ["real"] * 3,
+        }
+    )
+    model = build_autoencoder()
+    codes_to_store(model, manifest, tmp_path / "codes.h5", chunk=2)
+    ids, codes = read_features(tmp_path / "codes.h5")
+    assert ids == ["g0", "g1", "r0", "r1", "r2"]
+    assert codes.shape == (5, 64 * 3 * 3)  # 24 px / stride 8 = 3 x 3 cells of 64 channels
+    np.testing.assert_allclose(codes, encode(model, images, batch_size=1), atol=1e-5)
+    big = encode(model, np.zeros((1, 8 * (CODE_GRID + 4), 8 * (CODE_GRID + 4)), np.uint8))
+    assert big.shape == (1, 64 * CODE_GRID * CODE_GRID)

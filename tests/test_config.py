@@ -66,3 +66,11 @@ def test_combination_of_an_unlisted_backbone_is_refused():
     }
     with pytest.raises(InputError, match=r"attribution.combine lists \['dct'\]"):
         check_config(config)
+
+
+def test_autoencoder_code_space_is_an_attack_space_not_a_backbone(config):
+    assert "autoencoder" in config["attacks"]["spaces"]
+    check_config(config)  # listed in attacks.spaces without being a backbone
+    config["backbones"]["autoencoder"] = {}
+    with pytest.raises(InputError, match="backbones.autoencoder: the name is taken"):
+        check_config(config)

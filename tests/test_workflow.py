@@ -238,7 +238,7 @@ def test_membership_region_runs_and_submissions(finished):
     attacks = {
         f"attacks/{attack}/{space}"
         for attack in ("gan_leaks", "monte_carlo", "domias")
-        for space in ("lbp", "resnet50")
+        for space in ("lbp", "resnet50", "autoencoder")  # the image attacks need pixels
     }
     paper_b = {"autoencoder/mean_mse", "autoencoder/ssim"}
     controls = {"controls/labelled_neighbour", "controls/nearest_generated"}

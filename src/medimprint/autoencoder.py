@@ -4,9 +4,11 @@ the real images the generator memorised better than unseen ones.
 
 `train_autoencoder` fits it (seeded, deterministic on CPU, best validation loss kept, early
 stopping); `reconstruction_errors` gives per-pixel squared error maps and `errors_to_store`
-streams them into an HDF5 store; `save_checkpoint` / `load_checkpoint` use weights_only
-checkpoints. Reconstructions go through a sigmoid, so they lie in [0, 1] like the inputs; images
-of any size work (zero-padded to a multiple of 8 and cropped back).
+streams them into an HDF5 store; `encode` / `codes_to_store` give its bottleneck codes, a
+feature space for the attacks learned on the generated images; `save_checkpoint` /
+`load_checkpoint` use weights_only checkpoints. Reconstructions go through a sigmoid, so they
+lie in [0, 1] like the inputs; images of any size work (zero-padded to a multiple of 8 and
+cropped back).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from monai.networks.nets import AutoEncoder
 
 from medimprint.checkpoints import load_model, save_model
+from medimprint.config import CODE_SPACE
 from medimprint.data import load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
@@ -46,6 +49,8 @@ ARCHITECTURE: dict[str, int | list[int]] = {
     "strides": [2, 2, 2],
     "num_res_units": 1,
 }
+#: Largest side of the pooled bottleneck grid (64 channels x 16 x 16 = 16,384 values at most).
+CODE_GRID = 16
 _FIX = (
     "train it with the workflow's train_autoencoder rule or point at a checkpoint written by "
     "medimprint (or at a state_dict of the same autoencoder)"
@@ -135,6 +140,53 @@ def reconstruct(
     for rows, recon in batches:
         out[rows] = recon.float()[:, 0].cpu().numpy()
     return out
+
+
+def _encode(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Bottleneck codes of ``N x 1 x H x W`` inputs, average-pooled to at most `CODE_GRID`
+    squared cells and flattened."""
+    multiple = total_stride(model, ARCHITECTURE["strides"])
+    height, width = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (0, -width % multiple, 0, -height % multiple))
+    code = model.intermediate(model.encode(padded))
+    if max(code.shape[-2:]) > CODE_GRID:
+        code = torch.nn.functional.adaptive_avg_pool2d(code, CODE_GRID)
+    return code.flatten(1)
+
+
+def encode(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 bottleneck codes (one row each) of uint8 ``images``: a feature space learned on
+    the generated images alone, where a memorised slice should sit nearer its copies than in an
+    ImageNet space that was never shown CT."""
+    rows = [
+        (span, code.float().cpu().numpy())
+        for span, code in batched_inference(
+            model, images, _encode, batch_size=batch_size, device=device
+        )
+    ]
+    return np.concatenate([code for _, code in rows]) if rows else np.empty((0, 0), np.float32)
+
+
+def codes_to_store(
+    model: torch.nn.Module,
+    manifest: pd.DataFrame,
+    out_path: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    chunk: int = 256,
+) -> None:
+    """Write the codes (`encode`) of every image of a membership dataset, generated and real,
+    to a feature store (``features``, read by `features.read_features`), atomically."""
+    paths = manifest["path"].tolist()
+
+    def codes() -> Iterator[np.ndarray]:
+        for start in range(0, len(paths), chunk):
+            yield from encode(model, load_images(paths[start : start + chunk]), device=device)
+
+    ids = manifest["id"].astype(str).tolist()
+    stream_store(out_path, ids, "features", codes(), {"backbone": CODE_SPACE})
 
 
 def reconstruction_errors(

@@ -17,6 +17,8 @@ from medimprint.errors import InputError
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 #: Backbone weights that are not a file path.
 NAMED_WEIGHTS = ("imagenet", "random")
+#: The attack space of the membership autoencoder's bottleneck codes (not a backbone).
+CODE_SPACE = "autoencoder"
 #: Schema problems listed in one error before "... and N more".
 MAX_LISTED = 20
 
@@ -68,7 +70,13 @@ def check_config(config: dict) -> None:
         if "backbones" in config.get(section, {})
     ]
     if "spaces" in config.get("attacks", {}):
-        lists.append(("attacks.spaces", config["attacks"]["spaces"]))
+        spaces = [s for s in config["attacks"]["spaces"] if s != CODE_SPACE]
+        lists.append(("attacks.spaces", spaces))
+    if CODE_SPACE in config["backbones"]:
+        raise InputError(
+            f"config: backbones.{CODE_SPACE}: the name is taken by the autoencoder's code space "
+            "of attacks.spaces; rename the backbone"
+        )
     for key, names in lists:
         unknown = [m for m in names if m not in config["backbones"]]
         if unknown:

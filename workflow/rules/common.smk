@@ -18,7 +18,7 @@ from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
 from medimprint.cluster_distances import run_id as region_run_id
 from medimprint.controls import CONTROLS
 from medimprint.backbones import downloads_weights
-from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
+from medimprint.config import CODE_SPACE, NAMED_WEIGHTS, check_config, check_schema
 from medimprint.data import dataset_files
 from medimprint.errors import InputError
 from medimprint.lung_quality import has_reference_lungs
@@ -67,7 +67,7 @@ wildcard_constraints:
     method="kmeans|hierarchical",
     distance="|".join(DISTANCES),
     attack=_alternatives(ATTACKS),
-    space=_alternatives(BACKBONES),
+    space=_alternatives([*BACKBONES, CODE_SPACE]),
     family="vae|dcgan|upconv_gan|pca_gaussian",
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
 
@@ -167,6 +167,13 @@ def store_path(dataset, backbone, perturbation=None):
     """A backbone's feature store of a dataset: all images, or the perturbed test images."""
     view = f"{perturbation}/" if perturbation else ""
     return f"results/{dataset}/features/full/{view}{backbone}.h5"
+
+
+def space_store(dataset, space):
+    """The features an attack reads: a backbone's store, or the autoencoder's codes."""
+    if space == CODE_SPACE:
+        return f"results/{dataset}/autoencoder/codes.h5"
+    return store_path(dataset, space)
 
 
 def feature_stores(wildcards):

@@ -184,7 +184,7 @@ rule membership_figures:
 rule membership_attack:
     input:
         manifest="results/{dataset}/manifest.tsv",
-        features=lambda wildcards: store_path(wildcards.dataset, wildcards.space),
+        features=lambda wildcards: space_store(wildcards.dataset, wildcards.space),
         groups="results/{dataset}/membership/groups.tsv",
     output:
         scores="results/{dataset}/membership/attacks/{attack}/{space}.tsv",
@@ -271,6 +271,25 @@ rule reconstruction_errors:
         gpu=1,
     script:
         "../scripts/reconstruction_errors.py"
+
+
+rule autoencoder_codes:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        model="results/{dataset}/autoencoder/model.pt",
+    output:
+        "results/{dataset}/autoencoder/codes.h5",
+    log:
+        "logs/autoencoder_codes/{dataset}.log",
+    benchmark:
+        "results/benchmarks/autoencoder_codes/{dataset}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+    script:
+        "../scripts/autoencoder_codes.py"
 
 
 rule membership_reconstruction:

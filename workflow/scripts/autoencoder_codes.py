@@ -1,0 +1,12 @@
+"""Bottleneck codes of every image of a membership database: a feature space for the attacks
+learned on its generated images."""
+
+from medimprint.autoencoder import codes_to_store, load_checkpoint
+from medimprint.data import read_manifest
+from medimprint.runtime import job, pick_device
+
+with job(snakemake):
+    model, _ = load_checkpoint(snakemake.input.model)
+    codes_to_store(
+        model, read_manifest(snakemake.input.manifest), snakemake.output[0], device=pick_device()
+    )
