@@ -284,3 +284,18 @@ def test_decide_with_groups_reports_cv_auc_and_all_used_f1():
     assert run.metrics["f1_all_used_train"][0] == pytest.approx(2 * 0.5 / 1.5)
     folds = cv_auc(scores, train["label"].to_numpy(), groups=groups.loc[train["id"]].to_numpy())
     assert run.metrics["cv_auc_train"][0] == pytest.approx(folds[0])
+
+
+def test_summary_flags_test_images_that_share_a_group_with_labelled_ones():
+    from medimprint.report import selected_notes, selected_table
+
+    chosen, controls, row = _audit(0, memorise=False, noise_candidates=0)
+    assert row["test_with_labelled_group"] == 0.0  # the world draws test blocks whole
+    scores = chosen.scores.copy()
+    groups = pd.DataFrame({"id": scores["id"], "group": "one", "source": "file"})
+    metrics = {name: run.metrics for name, run in controls.items()}
+    shared = summary("image_split", chosen, metrics, groups).iloc[0]
+    assert shared["test_with_labelled_group"] == 1.0
+    table = pd.DataFrame([row, shared])
+    assert any("image_split (100%)" in note for note in selected_notes(table))
+    assert selected_table(table).loc["sim", "verdict"] == row["verdict"]

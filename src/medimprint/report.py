@@ -220,6 +220,7 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
 SELECTED_COLUMNS = [
     ("chosen run", "run", None),
     ("groups", "groups", None),
+    ("test images with a labelled group", "test_with_labelled_group", None),
     ("AUC nested (estimate)", "auc_nested", True),
     ("F1 nested", "f1_nested", True),
     ("F1 all used", "f1_all_used_nested", None),
@@ -254,6 +255,18 @@ def selected_table(selected: pd.DataFrame) -> pd.DataFrame:
 def selected_notes(selected: pd.DataFrame) -> list[str]:
     """Warnings a reader of the answer table needs: estimated groups, blank low-FPR figures."""
     notes = []
+    if "test_with_labelled_group" in selected:
+        shared = selected[selected["test_with_labelled_group"] > 0]
+        if not shared.empty:
+            listed = ", ".join(
+                f"{row.dataset} ({row.test_with_labelled_group:.0%})" for row in shared.itertuples()
+            )
+            notes.append(
+                f"Image split: in {listed} of the test images share a group (patient / block) "
+                "with labelled training images, so a method that compares test images with the "
+                "labelled ones can recognise a neighbour instead of the generator; their test "
+                "figures overstate. Draw test images in whole groups (split.test_by: group)."
+            )
     estimated = selected.loc[selected["groups"] == "near_duplicates", "dataset"].tolist()
     if estimated:
         notes.append(

@@ -305,6 +305,7 @@ def summary(
         "run": selection.choice.candidate,
         "groups": str(groups["source"].iloc[0]) if len(groups) else "",
         "n_groups": int(groups["group"].nunique()),
+        "test_with_labelled_group": shared_group_fraction(selection.scores, groups),
         "candidates": int(m["candidates"][0]),
         "cv_auc_train": m["cv_auc_train"][0],
         **_triple(m, "auc_nested", "auc_nested"),
@@ -329,6 +330,16 @@ def summary(
     row["evidence"] = evidence
     row["verdict"] = verdict(chosen, against if against is not None else (np.nan,) * 3)
     return pd.DataFrame([row])
+
+
+def shared_group_fraction(scores: pd.DataFrame, groups: pd.DataFrame) -> float:
+    """The fraction of test images whose group also holds labelled training images (an image
+    split of correlated slices): their figures can come from recognising that neighbour, not
+    from the generator. 0 for a group split; NaN without test images."""
+    group = groups.set_index("id")["group"]
+    train = set(group.reindex(scores.loc[scores["split"] == "train", "id"]).dropna())
+    test = group.reindex(scores.loc[scores["split"] == "test", "id"]).dropna()
+    return float(test.isin(train).mean()) if len(test) else float("nan")
 
 
 def nested_folds(selection: Selection) -> pd.DataFrame:
