@@ -72,5 +72,5 @@ def test_autoencoder_code_space_is_an_attack_space_not_a_backbone(config):
     assert "autoencoder" in config["attacks"]["spaces"]
     check_config(config)  # listed in attacks.spaces without being a backbone
     config["backbones"]["autoencoder"] = {}
-    with pytest.raises(InputError, match="backbones.autoencoder: the name is taken"):
+    with pytest.raises(InputError, match=r"backbones\.autoencoder: the name is taken"):
         check_config(config)
