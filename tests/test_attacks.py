@@ -146,8 +146,8 @@ def test_method_b_training_scores_leave_each_image_out(method):
         if method is mean_mse_scores:
             e, c_used, c_not = train[i].mean(), used.mean(), not_used.mean()
             expected = abs(e - c_not) - abs(e - c_used)
-        else:  # the data range stays that of all training maps
-            span = train.max() - train.min()
+        else:  # the data range is that of the other training maps, as for a new image
+            span = train[others].max() - train[others].min()
             expected = structural_similarity(
                 train[i], used.mean(axis=0), data_range=span
             ) - structural_similarity(train[i], not_used.mean(axis=0), data_range=span)
@@ -221,6 +221,17 @@ def test_domias_on_features_without_spread():
         domias_scores(same[2], same[0], same[1], list(range(10)), list(range(100, 120)))
 
 
+def test_domias_scores_a_reference_member_as_an_outsider():
+    """A labelled not-used image scored without its group gets exactly the score it would get
+    were it in no reference at all: nothing fitted (scaling, PCA) depends on the reference."""
+    rng = np.random.default_rng(8)
+    generated, reference = rng.normal(size=(60, 30)), rng.normal(size=(12, 30)) + 0.5
+    keys = [f"g{i // 2}" for i in range(12)]  # pairs of neighbouring slices
+    inside = domias_scores(reference[:2], generated, reference, keys[:2], keys)
+    outside = domias_scores(reference[:2], generated, reference[2:], None, keys[2:])
+    np.testing.assert_allclose(inside, outside, rtol=1e-10)
+
+
 def test_patch_leaks_finds_a_block_memorised_alone():
     """A generator that copied one 8 x 8 block of a used slice (and nothing else of it) is
     found by that block's calibrated distance; whole-image GAN-Leaks does not see it."""
@@ -262,3 +273,17 @@ def test_shift_calibration_tells_a_reproduced_slice_from_an_aligned_one():
     assert auc(labels, scores) > 0.95
     with pytest.raises(InputError, match="no square image"):
         shift_calibrated_scores(np.zeros((2, 12)), np.zeros((3, 12)))
+
+
+@pytest.mark.parametrize("method", [mean_mse_scores, ssim_scores])
+def test_method_b_scores_a_training_map_as_a_new_one(method):
+    """With groups, a training map's score equals its score as a query against the training
+    maps outside its group: class means and SSIM's data range both leave the group out."""
+    rng = np.random.default_rng(9)
+    maps = rng.random((12, 8, 8)) * np.linspace(0.5, 2, 12)[:, None, None]
+    labels = np.repeat([1, 0, 1, 0], 3)
+    groups = np.repeat(["a", "b", "c", "d"], 3)
+    inside = method(maps, labels, groups=groups)
+    rest = groups != "a"
+    outside = method(maps[rest], labels[rest], maps[~rest])
+    np.testing.assert_allclose(inside[~rest], outside, rtol=1e-10)
