@@ -11,6 +11,7 @@ import pytest
 from medimprint.attack_runs import run_attack
 from medimprint.attacks import gan_leaks_scores
 from medimprint.controls import run_controls
+from medimprint.errors import InputError
 from medimprint.groups import near_duplicate_groups, pattern_groups, read_group_file
 from medimprint.membership import (
     auc,
@@ -299,3 +300,27 @@ def test_summary_flags_test_images_that_share_a_group_with_labelled_ones():
     table = pd.DataFrame([row, shared])
     assert any("image_split (100%)" in note for note in selected_notes(table))
     assert selected_table(table).loc["sim", "verdict"] == row["verdict"]
+
+
+def test_a_class_in_one_group_gives_no_cross_validated_figures_but_a_run():
+    """With one labelled group per class, no grouped fold can hold a class out: the run still
+    decides the test images, its cross-validated figures are NaN, and the answer falls back to
+    ranking by the AUC on all labelled images, without a nested estimate."""
+    manifest, features, _ = _world(0, memorise=True)
+    train = training_labels(manifest)
+    real = manifest[manifest["role"] == "real"]
+    groups = pd.Series(np.where(real["label"] == "1", "used", "not_used"), index=real["id"])
+    scores = -np.linalg.norm(features.loc[train["id"]].to_numpy(), axis=1)
+    test = real_test_ids(manifest)
+    test_scores = -np.linalg.norm(features.loc[test].to_numpy(), axis=1)
+    with pytest.warns(UserWarning, match="no cross-validated training decisions"):
+        run = decide(train, scores, test, test_scores, None, groups=groups, n_boot=10)
+    assert np.isnan(run.metrics["f1_train"][0]) and np.isnan(run.metrics["cv_auc_train"][0])
+    assert not np.isnan(run.metrics["auc_train"][0])
+    table = candidate_table("a", train["id"], scores, test, test_scores)
+    with pytest.warns(UserWarning, match="no nested estimate"):
+        chosen = select(table, train, test, None, groups, n_boot=10)
+    assert chosen.nested is None and "auc_nested" not in chosen.metrics
+    tiny = train.iloc[[0, 1, -1]]  # one not-used image: the data must change, not the method
+    with pytest.raises(InputError, match="at least 2 used and 2 not-used"):
+        decide(tiny, scores[[0, 1, -1]], [], np.empty(0), None, n_boot=0)

@@ -112,6 +112,7 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
         "dataset_metrics": 2,
         "attribution_figures": 1,
         "membership_selection": 1,
+        "membership_selected": 1,  # the answer, now with the new backbone's candidates
         "membership_figures": 1,
         "metrics_report": 1,
         "all": 1,
@@ -155,6 +156,7 @@ def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, 
     assert planned_jobs(proc.stdout) == {
         "membership_regions": len(backbones) * len(grid["crops"]) * len(grid["methods"]),
         "membership_selection": 1,
+        "membership_selected": 1,
         "membership_figures": 1,
         "dataset_metrics": 1,
         "metrics_report": 1,

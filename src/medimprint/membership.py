@@ -178,14 +178,16 @@ def cv_auc(
 ) -> np.ndarray:
     """Mean held-out-fold AUC of each score column over grouped folds: the threshold-free
     score settings are ranked by. (Scores made without labels give the same expected value as
-    the training AUC, but the fold spread a single lucky group cannot dominate.)"""
+    the training AUC, but the fold spread a single lucky group cannot dominate.) NaN when a
+    class of the training split is a single group: no fold could hold it out."""
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=np.float64)
     matrix = scores[:, None] if scores.ndim == 1 else scores
-    per_fold = [
-        column_aucs(labels[held], matrix[held])
-        for _, held in grouped_folds(labels, groups, folds=folds, seed=seed)
-    ]
+    try:
+        splits = grouped_folds(labels, groups, folds=folds, seed=seed)
+    except InputError:  # a class in one group: no grouped folds, no cross-validated figure
+        return np.full(matrix.shape[1] if scores.ndim > 1 else 1, np.nan)
+    per_fold = [column_aucs(labels[held], matrix[held]) for _, held in splits]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmean(np.stack(per_fold), axis=0)
@@ -309,19 +311,29 @@ def decide(
     """Decide used / not used from scores and evaluate.
 
     Without ``threshold`` it is tuned on the training split (`best_threshold`) and training
-    decisions are cross-validated on folds that keep ``groups`` (group by id) whole; a given
+    decisions are cross-validated on folds that keep ``groups`` (group by id) whole (where a
+    class is one group there are no such folds: training decision metrics are then NaN, and the
+    per-image table holds in-sample decisions); a given
     ``threshold`` is a method's own fixed rule, applied to both splits. Intervals resample
     whole groups. Test labels (``truth``, by id) are read only after every decision.
     """
     labels = train["label"].to_numpy()
     train_groups = group_keys(groups, train["id"])
+    cross_validated = threshold is None
     if threshold is None:
         threshold = best_threshold(train_scores, labels)
-        train_decisions = cross_validated_decisions(
-            train_scores, labels, folds=folds, seed=seed, groups=train_groups
-        )
+        try:
+            train_decisions = cross_validated_decisions(
+                train_scores, labels, folds=folds, seed=seed, groups=train_groups
+            )
+        except InputError as err:  # a class in one group: in-sample decisions, not reported
+            if np.bincount(labels.astype(int), minlength=2).min() < 2:
+                raise  # too few images, not just too few groups: the data must change
+            warnings.warn(f"no cross-validated training decisions: {err}", stacklevel=2)
+            train_decisions, cross_validated = (train_scores >= threshold).astype(int), False
     else:
         train_decisions = (train_scores >= threshold).astype(int)
+        cross_validated = True  # a fixed rule: training decisions are honest as they are
     decisions = (test_scores >= threshold).astype(int)
     metrics = evaluate(
         labels,
@@ -332,6 +344,9 @@ def decide(
         seed=seed,
         groups=train_groups,
     )
+    if not cross_validated:
+        for name in DECISION_METRICS:
+            metrics[f"{name}_train"] = (float("nan"),) * 3
     metrics["cv_auc_train"] = (
         float(cv_auc(train_scores, labels, folds=folds, seed=seed, groups=train_groups)[0]),
         float("nan"),

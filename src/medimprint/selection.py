@@ -121,9 +121,8 @@ def choose(
     single group in a class there are no grouped folds: the AUC on all rows ranks alone."""
     labels = np.asarray(labels, dtype=int)
     pooled = column_aucs(labels, matrix)
-    try:
-        ranking = cv_auc(matrix, labels, folds=folds, seed=seed, groups=groups)
-    except InputError:  # one group of a class (a nested fit part of a small split): no folds
+    ranking = cv_auc(matrix, labels, folds=folds, seed=seed, groups=groups)
+    if np.isnan(ranking).all():  # a class in one group (a nested fit part of a small split)
         ranking = pooled
     order = np.lexsort((np.arange(len(names)), -np.nan_to_num(pooled, nan=-1.0),
                         -np.nan_to_num(ranking, nan=-1.0)))  # fmt: skip
