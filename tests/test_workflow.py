@@ -427,14 +427,20 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     path.write_text(yaml.safe_dump(config))
     snakemake(workdir, "--configfile", str(path), "--cores", "2")
     data = workdir / "results" / "builds" / "luna16" / "data"
-    assert len(list((data / "membership" / "db1" / "real_used").glob("*.png"))) == 7
-    assert len(list((data / "attribution" / "test").glob("*.png"))) == 20
     splits = pd.read_csv(workdir / "results" / "builds" / "luna16" / "splits.tsv", sep="\t")
     assert splits["id"].str.startswith("patient").all()
+    db1 = splits[splits["database"] == "db1"]
+    train = db1[db1["part"] == "train"]
+    # test parts are drawn in whole blocks: about half of each pool of 14, no block split
+    assert 4 <= (train["status"] == "used").sum() <= 10
+    assert not set(train["group"]) & set(db1.loc[db1["part"] == "test", "group"])
+    used = len(list((data / "membership" / "db1" / "real_used").glob("*.png")))
+    assert used == (train["status"] == "used").sum()
+    assert len(list((data / "attribution" / "test").glob("*.png"))) == 20
     metrics = pd.read_csv(workdir / "results" / "metrics.tsv", sep="\t")
     assert {"ari_test", "f1_test", "auc_test"} <= set(metrics["metric"])
     quality = pd.read_csv(workdir / "results/luna16_db1/masks/quality.tsv", sep="\t")
     # the manifest's independent lung boxes, rescaled to 32 px, against the classical masks
-    # real training images keep their slice names (test images are anonymised): 7 + 7 of them
-    assert quality["reference_n"].item() == 14
+    # real training images keep their slice names (test images are anonymised)
+    assert quality["reference_n"].item() == len(train)
     assert quality["reference_median_box_iou"].item() > 0.8

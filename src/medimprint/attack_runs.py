@@ -34,6 +34,7 @@ from medimprint.errors import InputError
 from medimprint.membership import (
     ScoredRun,
     decide,
+    exclusion_keys,
     feature_splits,
     group_keys,
     real_test_ids,
@@ -89,7 +90,7 @@ def run_attack(
     train, test = splits.train, splits.test
     labels = train["label"].to_numpy()
     keys = group_keys(groups, train["id"])
-    train_keys = train["id"].to_numpy() if keys is None else keys
+    train_keys = exclusion_keys(groups, train)
     gen, ref = splits.generated, splits.train_x[labels == 0]
     name = run_id(attack, space)
     search = None
@@ -240,7 +241,7 @@ def run_reconstruction(
     labels = train["label"].to_numpy()
     score = mean_mse_scores if method == "mean_mse" else ssim_scores
     # each training image left out of its class's mean, with its whole group
-    train_scores = score(train_maps, labels, groups=group_keys(groups, train["id"]))
+    train_scores = score(train_maps, labels, groups=exclusion_keys(groups, train))
     test_scores = score(train_maps, labels, test_maps)
     run = decide(
         train,

@@ -24,7 +24,7 @@ from medimprint.attacks import nearest_distances
 from medimprint.membership import (
     ScoredRun,
     decide,
-    group_keys,
+    exclusion_keys,
     real_test_ids,
     real_test_labels,
     training_labels,
@@ -80,8 +80,7 @@ def run_controls(
     generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
     train_x, test_x = pixels.loc[train["id"]].to_numpy(), pixels.loc[test].to_numpy()
     labels = train["label"].to_numpy()
-    train_keys = group_keys(groups, train["id"])
-    train_keys = train["id"].to_numpy() if train_keys is None else train_keys
+    train_keys = exclusion_keys(groups, train)
     gen_x = pixels.loc[generated].to_numpy()
     scores = {
         "labelled_neighbour": (

@@ -295,6 +295,27 @@ def group_keys(groups: pd.Series | None, ids: list[str] | pd.Series) -> np.ndarr
     return groups.loc[ids].astype(str).to_numpy()
 
 
+def exclusion_keys(groups: pd.Series | None, train: pd.DataFrame) -> np.ndarray:
+    """What reference-based scores of the labelled images ``train`` (id, label) leave out: each
+    image's group, or each image alone without groups, or where a class is a single group
+    (leaving it out would empty the class; the training figures of such runs may then be
+    flattered by neighbouring slices, and a warning says so)."""
+    ids = train["id"].to_numpy()
+    keys = group_keys(groups, train["id"])
+    if keys is None:
+        return ids
+    labels = train["label"].to_numpy(dtype=int)
+    if min(len(set(keys[labels == c])) for c in (0, 1)) < 2:
+        warnings.warn(
+            "a class of the training split is a single group: labelled images are scored "
+            "leaving out only themselves, so their training figures may be flattered by "
+            "neighbouring slices; add labelled images of other patients / blocks",
+            stacklevel=2,
+        )
+        return ids
+    return keys
+
+
 def decide(
     train: pd.DataFrame,
     train_scores: np.ndarray,
