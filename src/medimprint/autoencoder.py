@@ -160,13 +160,9 @@ def encode(
     """float32 bottleneck codes (one row each) of uint8 ``images``: a feature space learned on
     the generated images alone, where a memorised slice should sit nearer its copies than in an
     ImageNet space that was never shown CT."""
-    rows = [
-        (span, code.float().cpu().numpy())
-        for span, code in batched_inference(
-            model, images, _encode, batch_size=batch_size, device=device
-        )
-    ]
-    return np.concatenate([code for _, code in rows]) if rows else np.empty((0, 0), np.float32)
+    batches = batched_inference(model, images, _encode, batch_size=batch_size, device=device)
+    codes = [code.float().cpu().numpy() for _, code in batches]
+    return np.concatenate(codes) if codes else np.empty((0, 0), np.float32)
 
 
 def codes_to_store(

@@ -355,7 +355,6 @@ def decide(
     else:
         train_decisions = (train_scores >= threshold).astype(int)
         cross_validated = True  # a fixed rule: training decisions are honest as they are
-    decisions = (test_scores >= threshold).astype(int)
     metrics = evaluate(
         labels,
         train_decisions,
@@ -374,9 +373,42 @@ def decide(
         float("nan"),
     )
     metrics["threshold"] = (float(threshold), float("nan"), float("nan"))
+    return finish_run(
+        train,
+        train_scores,
+        train_decisions,
+        test_ids,
+        test_scores,
+        threshold,
+        truth,
+        metrics,
+        groups=groups,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def finish_run(
+    train: pd.DataFrame,
+    train_scores: np.ndarray,
+    train_decisions: np.ndarray,
+    test_ids: list[str],
+    test_scores: np.ndarray,
+    threshold: float,
+    truth: pd.Series | None,
+    metrics: Metrics,
+    *,
+    groups: pd.Series | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ScoredRun:
+    """Decide the test images by ``threshold``, then (and only then) read their labels
+    (``truth``, by id) to add test metrics (grouped intervals) to ``metrics``; return the run
+    with its per-image table (id, split, label, score, used)."""
+    decisions = (np.asarray(test_scores) >= threshold).astype(int)
     test_label = [""] * len(test_ids)
-    if truth is not None:
-        test_truth = truth.loc[test_ids].to_numpy()
+    if truth is not None and len(test_ids):
+        test_truth = truth.loc[test_ids].to_numpy(dtype=int)
         metrics.update(
             evaluate(
                 test_truth,
@@ -393,7 +425,7 @@ def decide(
         {
             "id": [*train["id"], *test_ids],
             "split": ["train"] * len(train) + ["test"] * len(test_ids),
-            "label": [str(v) for v in labels] + test_label,
+            "label": [str(v) for v in train["label"]] + test_label,
             "score": np.r_[train_scores, test_scores],
             "used": np.r_[train_decisions, decisions].astype(int),
         }

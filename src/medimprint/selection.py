@@ -34,8 +34,8 @@ from medimprint.membership import (
     best_threshold,
     column_aucs,
     cv_auc,
-    evaluate,
     f1,
+    finish_run,
     group_keys,
     grouped_folds,
 )
@@ -242,34 +242,23 @@ def select(
     test_scores = np.empty(0)
     if test_ids:
         test_matrix, _ = score_matrix(candidates[candidates["split"] == "test"], test_ids)
-        test_scores = test_matrix[:, names.index(choice.candidate)]
-    decisions = (test_scores >= choice.threshold).astype(int)
-    test_label = [""] * len(test_ids)
-    if truth is not None and test_ids:
-        test_truth = truth.loc[test_ids].to_numpy(dtype=int)
-        metrics.update(
-            evaluate(
-                test_truth,
-                decisions,
-                test_scores,
-                "test",
-                n_boot=n_boot,
-                seed=seed,
-                groups=group_keys(groups, test_ids),
-            )
-        )
-        test_label = [str(v) for v in test_truth]
-    train_used = nested.decisions if nested is not None else train_matrix[:, column] >= 0
-    scores = pd.DataFrame(
-        {
-            "id": [*train["id"], *test_ids],
-            "split": ["train"] * len(train) + ["test"] * len(test_ids),
-            "label": [str(v) for v in labels] + test_label,
-            "score": np.r_[train_matrix[:, column], test_scores],
-            "used": np.r_[np.asarray(train_used, dtype=int), decisions],
-        }
+        test_scores = test_matrix[:, column]
+    in_sample = train_matrix[:, column] >= choice.threshold
+    train_used = nested.decisions if nested is not None else in_sample
+    run = finish_run(
+        train,
+        train_matrix[:, column],
+        np.asarray(train_used, dtype=int),
+        test_ids,
+        test_scores,
+        choice.threshold,
+        truth,
+        metrics,
+        groups=groups,
+        n_boot=n_boot,
+        seed=seed,
     )
-    return Selection(choice, nested, metrics, scores)
+    return Selection(choice, nested, run.metrics, run.scores)
 
 
 def verdict(chosen: tuple[float, float, float], control: tuple[float, float, float]) -> str:
