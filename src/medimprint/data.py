@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.errors import InputError
-from medimprint.io import read_gray_png, read_table, write_table
+from medimprint.io import read_gray_png, read_table, read_user_table, write_table
 
 #: Manifest columns, in order.
 COLUMNS = ("id", "path", "role", "split", "label")
@@ -525,13 +525,7 @@ def _labels_path(plan: _Plan) -> Path | None:
 def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
     """Parse the label file as CSV (TSV for ``*.tsv``) with ``id`` and ``label`` columns."""
     try:
-        table = pd.read_csv(
-            path,
-            sep="\t" if path.suffix == ".tsv" else ",",
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
+        table = read_user_table(path)
     except PermissionError:
         problems.add(_LABELS, f"{path}: permission denied; make the file readable (chmod a+r)")
         return None
@@ -540,7 +534,6 @@ def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
             _LABELS, f"{path}: not a readable CSV ({err}); write a header 'id,label' then rows"
         )
         return None
-    table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in ("id", "label") if c not in table.columns]
     if missing:
         problems.add(

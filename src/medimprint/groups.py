@@ -28,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from medimprint.errors import InputError
+from medimprint.io import read_user_table
 
 #: Columns of a dataset's groups table (``results/{dataset}/membership/groups.tsv``).
 GROUP_COLUMNS = ("id", "group", "source")
@@ -52,19 +53,12 @@ def read_group_file(path: str | os.PathLike, ids: Sequence[str]) -> pd.Series:
             "to the dataset's root) or remove the key to estimate groups from near-duplicates"
         )
     try:
-        table = pd.read_csv(
-            path,
-            sep="\t" if path.suffix == ".tsv" else ",",
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
+        table = read_user_table(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(
             f"{path}: not a readable CSV ({err}); write a header 'id,group' then one row per "
             "real image"
         ) from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
     if not {"id", "group"} <= set(table.columns):
         raise InputError(
             f"{path}: needs the columns 'id' and 'group' (found {list(table.columns)}); the "

@@ -119,6 +119,21 @@ def write_gray_png(path: str | os.PathLike, image: np.ndarray) -> None:
         Image.fromarray(image, mode="L").save(tmp, format="PNG")
 
 
+def read_user_table(path: Path) -> pd.DataFrame:
+    """A table a user wrote (label or group file): CSV, or TSV for ``*.tsv``; every cell a
+    string (no NaN), a byte-order mark tolerated, column names stripped and lower-cased.
+    pandas' parser errors propagate, for the caller to name the fix."""
+    table = pd.read_csv(
+        path,
+        sep="\t" if path.suffix == ".tsv" else ",",
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+    )
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
+
+
 def write_table(path: str | os.PathLike, table: pd.DataFrame, *, header: bool = True) -> None:
     """Write a DataFrame as TSV (``.tsv``) or CSV (any other suffix), atomically."""
     sep = "\t" if str(path).endswith(".tsv") else ","
