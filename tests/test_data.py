@@ -328,8 +328,9 @@ def test_label_file_missing(tmp_path):
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("real_unknown_0,1\nreal_unknown_1,0\n", "missing column(s) ['id', 'label']"),
-        ("id,used\nreal_unknown_0,1\n", "missing column(s) ['label']"),
+        ("real_unknown_0,1\nreal_unknown_1,0\n", "no id column (one of id, file, filename"),
+        ("id,used\nreal_unknown_0,1\n", "no label column (one of label, model, generator"),
+        ("id,file,label\nreal_unknown_0,real_unknown_0,1\n", "several id columns"),
         ("", "not a readable CSV"),
         ("id,label\nreal_unknown_0,1\nreal_unknown_1,yes\n", "label 'yes'; membership labels"),
         ("id,label\nreal_unknown_0,1\nreal_unknown_1,0\nghost,1\n", "'ghost' is not a test"),
@@ -341,6 +342,7 @@ def test_label_file_missing(tmp_path):
     ids=[
         "no_header",
         "wrong_column",
+        "two_id_columns",
         "empty",
         "bad_label",
         "unknown",
@@ -449,3 +451,13 @@ def test_real_ct_slices(tmp_path):
     manifest = ingest(spec, name="luna")
     assert manifest.groupby("role").size().to_dict() == {"generated": 2, "real": 8}
     assert manifest.loc[manifest["split"] == "test", "label"].tolist() == ["0", "1", "0", "1"]
+
+
+@pytest.mark.parametrize("header", ["file,label", "Filename,Model", "image,class", "id,generator"])
+def test_label_headers_as_people_write_them(tmp_path, header):
+    """The usual names of the id and label columns are read; file names may keep .png."""
+    spec = membership_layout(tmp_path)
+    (tmp_path / "test_labels.csv").write_text(f"{header}\nreal_unknown_0.png,1\nreal_unknown_1,0\n")
+    manifest = ingest(spec)
+    test = manifest[manifest["split"] == "test"].set_index("id")["label"]
+    assert test.to_dict() == {"real_unknown_0": "1", "real_unknown_1": "0"}

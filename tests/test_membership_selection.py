@@ -259,6 +259,8 @@ def test_groups_from_file_pattern_and_near_duplicates(tmp_path):
     path = tmp_path / "groups.csv"
     path.write_text("id,group\na.png,p1\nb,p1\nc,p2\n")
     assert read_group_file(path, ["a", "b", "c"]).tolist() == ["p1", "p1", "p2"]
+    path.write_text("File,Group\na.png,p1\nb,p1\nc,p2\n")  # headers as people write them
+    assert read_group_file(path, ["a", "b", "c"]).tolist() == ["p1", "p1", "p2"]
     from medimprint.errors import InputError
 
     with pytest.raises(InputError, match="no group for 1 real images"):

@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from medimprint.errors import InputError
-from medimprint.io import read_gray_png, read_table, read_user_table, write_table
+from medimprint.io import (
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    named_columns,
+    read_gray_png,
+    read_table,
+    read_user_table,
+    write_table,
+)
 
 #: Manifest columns, in order.
 COLUMNS = ("id", "path", "role", "split", "label")
@@ -523,7 +531,9 @@ def _labels_path(plan: _Plan) -> Path | None:
 
 
 def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
-    """Parse the label file as CSV (TSV for ``*.tsv``) with ``id`` and ``label`` columns."""
+    """Parse the label file as CSV (TSV for ``*.tsv``) with an id column (`io.ID_COLUMNS`: id,
+    file, filename or image) and a label column (`io.LABEL_COLUMNS`: label, model, generator
+    or class), renamed ``id`` and ``label``: headers as people write them."""
     try:
         table = read_user_table(path)
     except PermissionError:
@@ -534,12 +544,12 @@ def _label_table(path: Path, problems: _Problems) -> pd.DataFrame | None:
             _LABELS, f"{path}: not a readable CSV ({err}); write a header 'id,label' then rows"
         )
         return None
-    missing = [c for c in ("id", "label") if c not in table.columns]
+    table, missing = named_columns(table, {"id": ID_COLUMNS, "label": LABEL_COLUMNS})
     if missing:
         problems.add(
             _LABELS,
-            f"{path}: missing column(s) {missing} (found {list(table.columns)}); the first "
-            "line must be the header 'id,label'",
+            f"{path}: {'; '.join(missing)} (found {list(table.columns)}); the first line must "
+            "be a header such as 'id,label' or 'file,model'",
         )
         return None
     return table

@@ -28,7 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from medimprint.errors import InputError
-from medimprint.io import read_user_table
+from medimprint.io import ID_COLUMNS, named_columns, read_user_table
 
 #: Columns of a dataset's groups table (``results/{dataset}/membership/groups.tsv``).
 GROUP_COLUMNS = ("id", "group", "source")
@@ -59,9 +59,10 @@ def read_group_file(path: str | os.PathLike, ids: Sequence[str]) -> pd.Series:
             f"{path}: not a readable CSV ({err}); write a header 'id,group' then one row per "
             "real image"
         ) from None
-    if not {"id", "group"} <= set(table.columns):
+    table, missing = named_columns(table, {"id": ID_COLUMNS, "group": ("group",)})
+    if missing:
         raise InputError(
-            f"{path}: needs the columns 'id' and 'group' (found {list(table.columns)}); the "
+            f"{path}: {'; '.join(missing)} (found {list(table.columns)}); the "
             "first line must be the header 'id,group'"
         )
     keys = table["id"].map(_stem)

@@ -119,6 +119,29 @@ def write_gray_png(path: str | os.PathLike, image: np.ndarray) -> None:
         Image.fromarray(image, mode="L").save(tmp, format="PNG")
 
 
+#: Header names users give the id column of a label or group file (file names or stems).
+ID_COLUMNS = ("id", "file", "filename", "image")
+#: Header names users give the label column of a label file.
+LABEL_COLUMNS = ("label", "model", "generator", "class")
+
+
+def named_columns(
+    table: pd.DataFrame, wanted: Mapping[str, Sequence[str]]
+) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` with the one column named by each ``wanted`` alias list renamed to its key
+    (``{"id": ID_COLUMNS}``), and the problems: a key with no such column, or with several."""
+    renames, problems = {}, []
+    for key, aliases in wanted.items():
+        found = [c for c in table.columns if c in aliases]
+        if len(found) == 1:
+            renames[found[0]] = key
+        elif not found:
+            problems.append(f"no {key} column (one of {', '.join(aliases)})")
+        else:
+            problems.append(f"several {key} columns {found}; keep one")
+    return table.rename(columns=renames), problems
+
+
 def read_user_table(path: Path) -> pd.DataFrame:
     """A table a user wrote (label or group file): CSV, or TSV for ``*.tsv``; every cell a
     string (no NaN), a byte-order mark tolerated, column names stripped and lower-cased.
