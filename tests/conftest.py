@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,27 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+def shared_data(name: str) -> Path:
+    """A data set of ../shared/data (beside the repository) that has its manifest.csv; its
+    absence skips the test, except in CI (CI=true), where it is a failure."""
+    path = SHARED_DATA / name
+    if not (path / "manifest.csv").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the shared data {name} is missing at {path}")
+        pytest.skip(f"shared data {name} not found at {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def luna16() -> Path:
-    path = SHARED_DATA / "luna16-3patients"
-    if not path.is_dir():
-        pytest.skip(f"real CT slices not found at {path}")
-    return path
+    """The LUNA16 slices of three patients (../shared/data/luna16-3patients)."""
+    return shared_data("luna16-3patients")
+
+
+@pytest.fixture(scope="session")
+def tcga() -> Path:
+    """The TCGA slices of 54 patients (../shared/data/tcga-lung-ct)."""
+    return shared_data("tcga-lung-ct")
 
 
 def ok_slices(luna16: Path, n: int, size: int = 64) -> np.ndarray:

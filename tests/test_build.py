@@ -15,8 +15,6 @@ from medimprint.build import generator_plan, load_slices, split_real, write_layo
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, write_gray_png
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 DBS = {
     "db1": {"used": 12, "not_used": 12, "test_fraction": 0.5},
     "db2": {"used": 20, "not_used": 20, "test_fraction": 0.25},
@@ -102,17 +100,6 @@ def test_load_slices_manifest_without_z_index_ranks_files_per_patient(tmp_path):
     (tmp_path / "m.csv").write_text("file,z_index\ns_10.png,1\n")
     with pytest.raises(InputError, match=r"missing columns \['patient'\]"):
         load_slices(str(tmp_path / "*.png"), str(tmp_path / "m.csv"), 8)
-
-
-@pytest.fixture(scope="session")
-def tcga() -> Path:
-    """The TCGA slices beside the repository; in CI (CI=true) their absence is a failure."""
-    path = SHARED_DATA / "tcga-lung-ct"
-    if not (path / "manifest.csv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the TCGA slices are missing at {path}")
-        pytest.skip(f"TCGA slices not found at {path}")
-    return path
 
 
 def test_load_slices_reads_the_tcga_manifest(tcga: Path):

@@ -24,7 +24,6 @@ from medimprint.data import (
 )
 from medimprint.errors import InputError
 
-SLICES = Path("/work/shared/data/luna16-3patients/slices")
 SIZE = (16, 12)  # height x width of the synthetic images
 
 
@@ -410,9 +409,8 @@ def test_load_images_and_image_size(tmp_path):
 # --- real data ------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SLICES.is_dir(), reason="LUNA16 slices not available")
-def test_real_ct_slices(tmp_path):
-    slices = sorted(SLICES.glob("*.png"))
+def test_real_ct_slices(tmp_path, luna16):
+    slices = sorted((luna16 / "slices").glob("*.png"))
     by_patient = {
         p: [s for s in slices if s.name.startswith(p)][:4]
         for p in ("patient1", "patient2", "patient3")
