@@ -17,16 +17,18 @@ import numpy as np
 import pandas as pd
 
 from medimprint.attacks import (
+    EPSILON_QUANTILES,
     PATCH_AGGREGATES,
     SHIFTS,
     choose_ensemble,
-    choose_epsilon,
     domias_scores,
+    epsilon_candidates,
     gan_leaks_scores,
     mean_mse_scores,
     monte_carlo_variants,
     patch_leaks_scores,
     rank_average,
+    rank_epsilons,
     shift_calibrated_scores,
     ssim_scores,
 )
@@ -76,12 +78,12 @@ def run_attack(
     seed: int = 0,
     n_boot: int = 1000,
 ) -> tuple[ScoredRun, pd.DataFrame | None]:
-    """One attack in one feature space; returns the run (with its candidates: Monte Carlo at
-    every epsilon, the patch attack under every aggregate of its blocks, the shift calibration
-    at every shift; the first deciding)
-    and, for Monte Carlo, the epsilon search table. Labelled images are scored
-    against the reference outside their group (``groups``: group by id; else outside
-    themselves)."""
+    """One attack in one feature space; returns the run and, for Monte Carlo, the epsilon
+    search table. The run's candidates hold its score at every inner setting (Monte Carlo at
+    every epsilon, deciding at the one chosen on the training split; the patch attack under
+    every aggregate of its blocks, deciding by the mean; the shift calibration at every shift,
+    deciding at the first). Labelled images are scored against the reference outside their
+    group (``groups``: group by id; else outside themselves)."""
     if attack not in ATTACKS:
         raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
     if not runs_in(attack, space):
@@ -92,71 +94,55 @@ def run_attack(
     keys = group_keys(groups, train["id"])
     train_keys = exclusion_keys(groups, train)
     gen, ref = splits.generated, splits.train_x[labels == 0]
-    name = run_id(attack, space)
+    ref_keys = train_keys[labels == 0]
     search = None
+    # {inner setting: (training scores, test scores)}, and the setting that decides the run
     if attack == "monte_carlo":
-        epsilon, search = choose_epsilon(
-            splits.train_x, labels, gen, folds=folds, seed=seed, groups=keys
-        )
-        epsilons = search["epsilon"].to_numpy()
+        epsilons = epsilon_candidates(splits.train_x, gen)
         train_all = monte_carlo_variants(splits.train_x, gen, epsilons)
         test_all = monte_carlo_variants(splits.test_x, gen, epsilons)
-        chosen = int(np.flatnonzero(epsilons == epsilon)[0])
-        train_scores, test_scores = train_all[:, chosen], test_all[:, chosen]
-        candidates = pd.concat(
-            [
-                candidate_table(
-                    candidate_name(name, f"q={q:g}"),
-                    train["id"],
-                    train_all[:, j],
-                    test,
-                    test_all[:, j],
-                )
-                for j, q in enumerate(search["quantile"])
-            ],
-            ignore_index=True,
+        best, search = rank_epsilons(
+            train_all, labels, epsilons, folds=folds, seed=seed, groups=keys
         )
+        variants = {
+            f"q={q:g}": (train_all[:, j], test_all[:, j]) for j, q in enumerate(EPSILON_QUANTILES)
+        }
+        setting = f"q={EPSILON_QUANTILES[best]:g}"
     elif attack == "patch_leaks":
-        ref_keys = train_keys[labels == 0]
         train_blocks = patch_leaks_scores(splits.train_x, gen, ref, train_keys, ref_keys)
         test_blocks = patch_leaks_scores(splits.test_x, gen, ref, None, ref_keys)
-        train_scores = PATCH_AGGREGATES["mean"](train_blocks)
-        test_scores = PATCH_AGGREGATES["mean"](test_blocks)
-        candidates = pd.concat(
-            [
-                candidate_table(
-                    candidate_name(name, f"agg={agg}"),
-                    train["id"],
-                    reduce(train_blocks),
-                    test,
-                    reduce(test_blocks),
-                )
-                for agg, reduce in PATCH_AGGREGATES.items()
-            ],
-            ignore_index=True,
-        )
+        variants = {
+            f"agg={agg}": (reduce(train_blocks), reduce(test_blocks))
+            for agg, reduce in PATCH_AGGREGATES.items()
+        }
+        setting = "agg=mean"
     elif attack == "shift_calibrated":
-        by_shift = {
-            shift: (
+        variants = {
+            f"shift={shift}": (
                 shift_calibrated_scores(splits.train_x, gen, shift=shift),
                 shift_calibrated_scores(splits.test_x, gen, shift=shift),
             )
             for shift in SHIFTS
         }
-        train_scores, test_scores = by_shift[SHIFTS[0]]
-        candidates = pd.concat(
-            [
-                candidate_table(candidate_name(name, f"shift={shift}"), train["id"], a, test, b)
-                for shift, (a, b) in by_shift.items()
-            ],
-            ignore_index=True,
-        )
+        setting = f"shift={SHIFTS[0]}"
     else:
         attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
-        ref_keys = train_keys[labels == 0]
-        train_scores = attack_fn(splits.train_x, gen, ref, train_keys, ref_keys)
-        test_scores = attack_fn(splits.test_x, gen, ref, None, ref_keys)
-        candidates = candidate_table(name, train["id"], train_scores, test, test_scores)
+        variants = {
+            "": (
+                attack_fn(splits.train_x, gen, ref, train_keys, ref_keys),
+                attack_fn(splits.test_x, gen, ref, None, ref_keys),
+            )
+        }
+        setting = ""
+    train_scores, test_scores = variants[setting]
+    name = run_id(attack, space)
+    candidates = pd.concat(
+        [
+            candidate_table(candidate_name(name, key), train["id"], a, test, b)
+            for key, (a, b) in variants.items()
+        ],
+        ignore_index=True,
+    )
     run = decide(
         train,
         train_scores,
@@ -170,7 +156,7 @@ def run_attack(
     )
     run.candidates = candidates
     if search is not None:
-        run.metrics["epsilon"] = (float(epsilon), float("nan"), float("nan"))
+        run.metrics["epsilon"] = (float(epsilons[best]), float("nan"), float("nan"))
     return run, search
 
 

@@ -41,7 +41,7 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
-from medimprint.membership import FOLDS, auc, column_aucs, cv_auc
+from medimprint.membership import FOLDS, auc, column_aucs, cv_auc, percentile_scores
 
 #: Candidate quantiles of the training images' nearest-generated distances for epsilon.
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
@@ -284,9 +284,9 @@ def nearest_distances(
     near-copies.
     """
     query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
-    exclusion = _exclusion(len(query), exclude_same, len(reference))
-    nearest = _chunked(query, reference, exclusion, lambda d: np.argmin(d, axis=1))
+    nearest = nearest_rows(query, reference, exclude_same=exclude_same)
     out = np.linalg.norm(query - reference[nearest], axis=1)
+    exclusion = _exclusion(len(query), exclude_same, len(reference))
     out[_excluded_counts(exclusion, len(query)) == len(reference)] = np.inf
     return out
 
@@ -409,12 +409,31 @@ def choose_epsilon(
     groups: Sequence | None = None,
 ) -> tuple[float, pd.DataFrame]:
     """Epsilon of `monte_carlo_scores` among ``quantiles`` of the training images'
-    nearest-generated distances: the best cross-validated AUC on grouped folds of the training
-    split (threshold-free), ties to the higher training AUC, then the earlier quantile. Returns
-    epsilon and the search table (quantile, epsilon, cv_auc_train, auc_train)."""
-    labels = np.asarray(train_labels, dtype=int)
+    nearest-generated distances, chosen by `rank_epsilons`. Returns epsilon and the search
+    table (quantile, epsilon, cv_auc_train, auc_train)."""
     epsilons = epsilon_candidates(train_query, generated, quantiles)
-    fractions = _neighbour_fractions(train_query, generated, epsilons)
+    fractions = monte_carlo_variants(train_query, generated, epsilons)
+    best, search = rank_epsilons(
+        fractions, train_labels, epsilons, quantiles, folds=folds, seed=seed, groups=groups
+    )
+    return float(epsilons[best]), search
+
+
+def rank_epsilons(
+    fractions: np.ndarray,
+    train_labels: np.ndarray,
+    epsilons: np.ndarray,
+    quantiles: Sequence[float] = EPSILON_QUANTILES,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: Sequence | None = None,
+) -> tuple[int, pd.DataFrame]:
+    """The best column of the training images' `monte_carlo_variants` (one per epsilon): the
+    best cross-validated AUC on grouped folds of the training split (threshold-free), ties to
+    the higher training AUC, then the earlier quantile. Returns its index and the search table
+    (quantile, epsilon, cv_auc_train, auc_train)."""
+    labels = np.asarray(train_labels, dtype=int)
     search = pd.DataFrame(
         {
             "quantile": np.asarray(quantiles, dtype=float),
@@ -426,7 +445,7 @@ def choose_epsilon(
     best = search.fillna({"cv_auc_train": -np.inf, "auc_train": -np.inf}).sort_values(
         ["cv_auc_train", "auc_train"], ascending=False, kind="stable"
     )
-    return float(best["epsilon"].iloc[0]), search
+    return int(best.index[0]), search
 
 
 def epsilon_candidates(
@@ -557,11 +576,7 @@ def rank_average(
     for name, scores in score_columns.items():
         if name not in reference_columns:
             raise InputError(f"no reference (training) scores for attack {name!r}")
-        ref = np.sort(np.asarray(reference_columns[name], dtype=np.float64))
-        scores = np.asarray(scores, dtype=np.float64)
-        below = np.searchsorted(ref, scores, side="left")
-        at_or_below = np.searchsorted(ref, scores, side="right")
-        ranks.append((below + at_or_below) / (2 * len(ref)))
+        ranks.append(percentile_scores(scores, reference_columns[name]))
     return np.mean(ranks, axis=0)
 
 

@@ -112,6 +112,11 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranked[best] + ranked[best + 1]) / 2)
 
 
+def groups_per_class(labels: np.ndarray, keys: np.ndarray) -> list[int]:
+    """How many distinct groups (``keys``) the not-used and the used images span."""
+    return [len(np.unique(keys[labels == c])) for c in (0, 1)]
+
+
 def grouped_folds(
     labels: np.ndarray, groups: np.ndarray | None = None, *, folds: int = FOLDS, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -119,7 +124,7 @@ def grouped_folds(
     folds as the rarer class has groups, at most ``folds``."""
     labels = np.asarray(labels, dtype=int)
     keys = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    counts = [len(np.unique(keys[labels == c])) for c in (0, 1)]
+    counts = groups_per_class(labels, keys)
     n_splits = min(folds, *counts)
     if n_splits < 2:
         unit = "images" if groups is None else "groups (patients / blocks)"
@@ -168,6 +173,17 @@ def column_aucs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return (ranks[labels == 1].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+def percentile_scores(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each score's fraction of ``reference`` scores below it (ties count half), in [0, 1]:
+    puts scores of different runs on one scale (rank ensembles, pooled nested folds) and keeps
+    each query's value independent of the other queries."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    scores = np.asarray(scores, dtype=np.float64)
+    below = np.searchsorted(ref, scores, side="left")
+    at_or_below = np.searchsorted(ref, scores, side="right")
+    return (below + at_or_below) / (2 * len(ref))
+
+
 def cv_auc(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -186,12 +202,11 @@ def cv_auc(
     try:
         splits = grouped_folds(labels, groups, folds=folds, seed=seed)
     except InputError:  # a class in one group: no grouped folds, no cross-validated figure
-        return np.full(matrix.shape[1] if scores.ndim > 1 else 1, np.nan)
+        return np.full(matrix.shape[1], np.nan)
     per_fold = [column_aucs(labels[held], matrix[held]) for _, held in splits]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        out = np.nanmean(np.stack(per_fold), axis=0)
-    return out if scores.ndim > 1 else out[:1]
+        return np.nanmean(np.stack(per_fold), axis=0)
 
 
 def f1(labels: np.ndarray, decisions: np.ndarray) -> float:
@@ -304,8 +319,7 @@ def exclusion_keys(groups: pd.Series | None, train: pd.DataFrame) -> np.ndarray:
     keys = group_keys(groups, train["id"])
     if keys is None:
         return ids
-    labels = train["label"].to_numpy(dtype=int)
-    if min(len(set(keys[labels == c])) for c in (0, 1)) < 2:
+    if min(groups_per_class(train["label"].to_numpy(dtype=int), keys)) < 2:
         warnings.warn(
             "a class of the training split is a single group: labelled images are scored "
             "leaving out only themselves, so their training figures may be flattered by "

@@ -38,6 +38,7 @@ from medimprint.membership import (
     finish_run,
     group_keys,
     grouped_folds,
+    percentile_scores,
 )
 from medimprint.metrics import bootstrap_interval
 
@@ -52,11 +53,6 @@ LEAKAGE_SHOWN, NOT_SHOWN = "leakage shown", "not shown"
 def candidate_name(run: str, setting: str = "") -> str:
     """A candidate's name: the run id, with its inner setting (``k=8``) after `SETTING_SEP`."""
     return f"{run}{SETTING_SEP}{setting}" if setting else run
-
-
-def run_of(candidate: str) -> str:
-    """The run id of a candidate name."""
-    return candidate.split(SETTING_SEP, 1)[0]
 
 
 def candidate_table(
@@ -128,15 +124,6 @@ def choose(
                         -np.nan_to_num(ranking, nan=-1.0)))  # fmt: skip
     best = int(order[0])
     return Choice(names[best], float(ranking[best]), best_threshold(matrix[:, best], labels))
-
-
-def percentile_scores(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Each score's fraction of ``reference`` scores below it (ties half): puts scores of
-    different candidates on one scale, so held-out folds scored by different choices pool."""
-    ref = np.sort(np.asarray(reference, dtype=np.float64))
-    below = np.searchsorted(ref, scores, side="left")
-    at_or_below = np.searchsorted(ref, scores, side="right")
-    return (below + at_or_below) / (2 * len(ref))
 
 
 @dataclass
