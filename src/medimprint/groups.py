@@ -28,12 +28,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from medimprint.errors import InputError
-from medimprint.io import ID_COLUMNS, named_columns, read_user_table
+from medimprint.io import ID_COLUMNS, named_columns, read_table, read_user_table
 
 #: Columns of a dataset's groups table (``results/{dataset}/membership/groups.tsv``).
 GROUP_COLUMNS = ("id", "group", "source")
 #: Where a dataset's groups come from.
 GROUP_SOURCES = ("file", "pattern", "near_duplicates")
+FROM_FILE, FROM_PATTERN, ESTIMATED = GROUP_SOURCES
 #: Side of the pixel space (area-averaged) used to estimate groups and by the controls.
 PIXEL_SIZE = 64
 
@@ -154,15 +155,15 @@ def dataset_groups(
     if isinstance(spec, str):
         path = Path(spec).expanduser()
         groups = read_group_file(path if path.is_absolute() else Path(root) / path, ids)
-        source = "file"
+        source = FROM_FILE
     elif isinstance(spec, Mapping):
-        groups, source = pattern_groups(str(spec["pattern"]), ids), "pattern"
+        groups, source = pattern_groups(str(spec["pattern"]), ids), FROM_PATTERN
     elif spec is None:
         if pixels is None:
             real = manifest.loc[manifest["role"] == "real", "path"].tolist()
             generated = manifest.loc[manifest["role"] == "generated", "path"].tolist()
             pixels = load_pixels(real), load_pixels(generated)
-        groups, source = near_duplicate_groups(pixels[0], pixels[1], ids), "near_duplicates"
+        groups, source = near_duplicate_groups(pixels[0], pixels[1], ids), ESTIMATED
     else:
         raise InputError(
             f"membership.groups: must be a CSV path or {{pattern: regex}}, got {spec!r}"
@@ -170,7 +171,11 @@ def dataset_groups(
     return pd.DataFrame({"id": ids, "group": groups.loc[ids].to_numpy(), "source": source})
 
 
+def groups_by_id(table: pd.DataFrame) -> pd.Series:
+    """Group by id from a groups table (`GROUP_COLUMNS`)."""
+    return pd.Series(table["group"].to_numpy(), index=table["id"].to_numpy())
+
+
 def read_groups(path: str | os.PathLike) -> pd.Series:
     """Group by id from a groups table written by the workflow."""
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    return pd.Series(table["group"].to_numpy(), index=table["id"].to_numpy())
+    return groups_by_id(read_table(path))

@@ -79,7 +79,8 @@ def resample_indices(
     if len(groups) != n:
         raise ValueError(f"{len(groups)} group keys for {n} rows")
     _, codes = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)] if n else []
+    order = np.argsort(codes, kind="stable")  # rows of each group, in row order
+    members = np.split(order, np.cumsum(np.bincount(codes))[:-1]) if n else []
     for drawn in rng.integers(0, len(members), (n_boot, len(members))):
         yield np.concatenate([members[g] for g in drawn])
 
@@ -93,6 +94,15 @@ def metric_rows(
         for name, (value, low, high) in values.items()
     ]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def run_metrics(table: pd.DataFrame, run: str) -> dict[str, tuple[float, float, float]]:
+    """One run's ``{metric: (value, ci_low, ci_high)}`` from a metrics table: the inverse of
+    `metric_rows`."""
+    rows = table[table["run"] == run]
+    return {
+        row.metric: (row.value, row.ci_low, row.ci_high) for row in rows.itertuples(index=False)
+    }
 
 
 def read_metrics(paths: list[str]) -> pd.DataFrame:

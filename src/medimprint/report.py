@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.attribution import CLEAN
+from medimprint.groups import ESTIMATED
 from medimprint.membership import select_run as select_membership_run
 
 STYLE = """<style>
@@ -218,20 +219,20 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
 
 
 #: Columns of the per-dataset answer (``selected.tsv``) shown first in the report: (title,
-#: value column, interval columns or None).
+#: value column, whether ``{column}_low`` / ``_high`` give its interval).
 SELECTED_COLUMNS = [
-    ("chosen run", "run", None),
-    ("groups", "groups", None),
-    ("test images with a labelled group", "test_with_labelled_group", None),
+    ("chosen run", "run", False),
+    ("groups", "groups", False),
+    ("test images with a labelled group", "test_with_labelled_group", False),
     ("AUC nested (estimate)", "auc_nested", True),
     ("F1 nested", "f1_nested", True),
-    ("F1 all used", "f1_all_used_nested", None),
+    ("F1 all used", "f1_all_used_nested", False),
     ("AUC test", "auc_test", True),
     ("F1 test", "f1_test", True),
-    ("TPR@1%FPR test", "tpr_at_1pct_fpr_test", None),
+    ("TPR@1%FPR test", "tpr_at_1pct_fpr_test", False),
     ("control: labelled neighbour, AUC test", "labelled_neighbour_auc_test", True),
     ("baseline: nearest generated, AUC test", "nearest_generated_auc_test", True),
-    ("verdict", "verdict", None),
+    ("verdict", "verdict", False),
 ]
 
 
@@ -269,7 +270,7 @@ def selected_notes(selected: pd.DataFrame) -> list[str]:
                 "labelled ones can recognise a neighbour instead of the generator; their test "
                 "figures overstate. Draw test images in whole groups (split.test_by: group)."
             )
-    estimated = selected.loc[selected["groups"] == "near_duplicates", "dataset"].tolist()
+    estimated = selected.loc[selected["groups"] == ESTIMATED, "dataset"].tolist()
     if estimated:
         notes.append(
             "Groups of " + ", ".join(estimated) + " were estimated from near-duplicate slices "

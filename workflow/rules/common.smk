@@ -214,8 +214,9 @@ def feature_set_stores(dataset):
 
 
 def region_runs(dataset):
-    """{run id (as in metrics.tsv): its scores, k-search and submission files} of a membership
-    dataset's region runs; one job per (crop, backbone, method) makes both distances."""
+    """{run id (as in metrics.tsv): its scores, k-search, metrics, candidates and submission
+    files} of a membership dataset's region runs; one job per (crop, backbone, method) makes
+    both distances."""
     runs = {}
     for crop, backbone, method, distance in itertools.product(
         REGIONS["crops"], REGIONS_BACKBONES, REGIONS["methods"], DISTANCES
@@ -225,6 +226,7 @@ def region_runs(dataset):
             "scores": f"{prefix}_{distance}.tsv",
             "search": f"{prefix}_k.tsv",
             "metrics": f"{prefix}_metrics.tsv",
+            "candidates": f"{prefix}_candidates.tsv",
             "submission": (
                 f"results/{dataset}/submissions/"
                 f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
@@ -256,12 +258,7 @@ def attack_runs(dataset):
 def candidate_files(wildcards):
     """Every candidates table of a membership dataset: region runs, attacks, method B."""
     dataset = wildcards.dataset
-    regions = sorted(
-        {
-            files["search"].removesuffix("_k.tsv") + "_candidates.tsv"
-            for files in region_runs(dataset).values()
-        }
-    )
+    regions = region_files("candidates")(wildcards)
     attacks = [
         path.removesuffix(".tsv") + "_candidates.tsv"
         for path in attack_runs(dataset).values()

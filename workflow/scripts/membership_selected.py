@@ -6,18 +6,18 @@ import pandas as pd
 from medimprint.controls import CONTROLS, run_id
 from medimprint.data import read_manifest
 from medimprint.figures import save_figure
-from medimprint.groups import read_groups
+from medimprint.groups import groups_by_id
 from medimprint.io import read_table, write_table
 from medimprint.membership import real_test_ids, real_test_labels, training_labels, write_run
 from medimprint.membership_figures import roc_figure
-from medimprint.metrics import read_metrics
+from medimprint.metrics import read_metrics, run_metrics
 from medimprint.runtime import job
 from medimprint.selection import nested_folds, select, summary
 
 with job(snakemake) as log:
     params, dataset = snakemake.params, snakemake.wildcards.dataset
     manifest = read_manifest(snakemake.input.manifest)
-    groups_table = pd.read_csv(snakemake.input.groups, sep="\t", dtype=str, keep_default_na=False)
+    groups_table = read_table(snakemake.input.groups)
     candidates = pd.concat(
         [read_table(path) for path in snakemake.input.candidates], ignore_index=True
     )
@@ -26,20 +26,14 @@ with job(snakemake) as log:
         training_labels(manifest),
         real_test_ids(manifest),
         real_test_labels(manifest),
-        read_groups(snakemake.input.groups),
+        groups_by_id(groups_table),
         folds=params.folds,
         seed=params.seed,
         n_boot=params.n_boot,
     )
     log.info("chosen on the training split: %s", chosen.choice)
     controls = read_metrics([snakemake.input.controls])
-    by_control = {
-        name: {
-            row.metric: (row.value, row.ci_low, row.ci_high)
-            for row in controls[controls["run"] == run_id(name)].itertuples()
-        }
-        for name in CONTROLS
-    }
+    by_control = {name: run_metrics(controls, run_id(name)) for name in CONTROLS}
     row = summary(dataset, chosen, by_control, groups_table)
     log.info("answer:\n%s", row.T.to_string())
     write_table(snakemake.output.table, row)
