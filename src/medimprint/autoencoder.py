@@ -23,7 +23,7 @@ from monai.networks.nets import AutoEncoder
 
 from medimprint.checkpoints import load_model, save_model
 from medimprint.config import CODE_SPACE
-from medimprint.data import load_images
+from medimprint.data import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
 from medimprint.torch_runtime import (
@@ -178,8 +178,8 @@ def codes_to_store(
     paths = manifest["path"].tolist()
 
     def codes() -> Iterator[np.ndarray]:
-        for start in range(0, len(paths), chunk):
-            yield from encode(model, load_images(paths[start : start + chunk]), device=device)
+        for images in image_chunks(paths, chunk):
+            yield from encode(model, images, device=device)
 
     ids = manifest["id"].astype(str).tolist()
     stream_store(out_path, ids, "features", codes(), {"backbone": CODE_SPACE})
@@ -209,8 +209,7 @@ def errors_to_store(
         raise ValueError(f"{len(ids)} ids for {len(paths)} image paths")
 
     def errors() -> Iterator[np.ndarray]:
-        for start in range(0, len(paths), chunk):
-            images = load_images(paths[start : start + chunk])
+        for images in image_chunks(paths, chunk):
             yield from reconstruction_errors(model, images, device=device)
 
     stream_store(out_path, [str(i) for i in ids], "errors", errors(), {"model": "autoencoder"})

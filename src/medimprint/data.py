@@ -19,7 +19,7 @@ import os
 import re
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +210,13 @@ def load_images(paths: Sequence[str | os.PathLike], *, workers: int | None = Non
 
     _thread_map(fill, range(1, len(paths)), workers)
     return out
+
+
+def image_chunks(paths: Sequence[str | os.PathLike], chunk: int = 256) -> Iterator[np.ndarray]:
+    """`load_images` of ``chunk`` paths at a time, in order: stacks too large to hold are
+    processed with bounded memory."""
+    for start in range(0, len(paths), chunk):
+        yield load_images(paths[start : start + chunk])
 
 
 def image_size(manifest: pd.DataFrame) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from monai.networks.nets import UNet
 from scipy import ndimage
 
 from medimprint.checkpoints import load_model, save_model
-from medimprint.data import load_images
+from medimprint.data import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
@@ -199,9 +199,7 @@ def predict_to_store(
     time (memory stays bounded), atomically."""
 
     def masks() -> Iterator[np.ndarray]:
-        paths = manifest["path"].tolist()
-        for start in range(0, len(paths), chunk):
-            images = load_images(paths[start : start + chunk])
+        for images in image_chunks(manifest["path"].tolist(), chunk):
             yield from predict_masks(model, images, device=device).astype(np.uint8)
 
     write_masks(out_path, manifest["id"].astype(str).tolist(), masks(), "unet")
