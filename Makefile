@@ -1,10 +1,11 @@
-# Quick start: `make demo` (install + run the demo + report), `make test` (install + tests).
+# Quick start: `make demo` (install + run the quick demo + report), `make test` (install + tests).
+# `make demo-full` runs the full demo grid (config/demo-full.yaml).
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo demo-full test lint clean
 
 $(BIN)/medimprint-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +13,22 @@ $(BIN)/medimprint-installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+define REPORT_HINT
+@echo ""
+@echo "Done. Metrics table: results/metrics.tsv"
+@echo "Report: results/report.html (a self-contained page: open it in a browser, e.g."
+@echo "  xdg-open results/report.html   or   python3 -m webbrowser results/report.html)"
+endef
+
 demo: $(BIN)/medimprint-installed
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
-	@echo "Metrics: results/metrics.tsv   Report: results/report.html"
+	$(REPORT_HINT)
+
+demo-full: $(BIN)/medimprint-installed
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo-full.yaml
+	$(BIN)/snakemake --report results/report.html --configfile config/demo-full.yaml
+	$(REPORT_HINT)
 
 test: $(BIN)/medimprint-installed
 	$(BIN)/python -m pytest

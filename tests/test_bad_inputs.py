@@ -173,8 +173,17 @@ def _all_generated_constant(tmp: Path, _: pytest.MonkeyPatch) -> dict:
 
 
 def _shared_id(tmp: Path, _: pytest.MonkeyPatch) -> dict:
+    """The same file name twice under one role's (recursive) glob: a real duplicate."""
     spec = _dataset(tmp)
-    png(tmp / "db1" / "real_unknown" / "real_used_0.png")
+    spec["membership"]["real_used"] = "real_used/**/*.png"
+    png(tmp / "db1" / "real_used" / "x" / "real_used_0.png")
+    return spec
+
+
+def _name_across_roles(tmp: Path, _: pytest.MonkeyPatch) -> dict:
+    """The task's data as shipped: one file name in two role folders names two images."""
+    spec = _dataset(tmp)
+    png(tmp / "db1" / "real_not_used" / "real_used_0.png")
     return spec
 
 
@@ -406,10 +415,23 @@ CASES = [
     ),
     # ids, folders and roots
     Case(
-        "duplicate_id_across_roles",
+        "duplicate_id_within_role",
         "dataset",
         _shared_id,
-        ("id 'real_used_0' is shared by 2 files", "real_unknown/real_used_0.png", "rename"),
+        (
+            "id 'real_used_0' is shared by 2 files of membership.real_used",
+            "real_used/x/real_used_0.png",
+            "unique within one role folder",
+        ),
+    ),
+    Case(
+        "same_name_across_roles",
+        "dataset",
+        _name_across_roles,
+        (),
+        rule="a file name repeated in two role folders names two images, kept apart by "
+        "role-qualified ids (role/name); submissions use the name",
+        verify=_has_id("real_not_used/real_used_0"),
     ),
     Case(
         "file_stem_with_separator",
@@ -589,7 +611,7 @@ ISSUE_ITEMS = {
     "wrong size": ["wrong_size"],
     "a decompression-bomb sized header": ["bomb_header", "oversized_header"],
     "unreadable permissions": ["unreadable_file", "unreadable_folder", "unreadable_label_file"],
-    "duplicate ids across roles": ["duplicate_id_across_roles"],
+    "duplicate ids": ["duplicate_id_within_role", "same_name_across_roles"],
     "an id with path separators or ..": [
         "file_stem_with_separator",
         "generator_name_with_separator",
@@ -653,7 +675,7 @@ def test_bad_input(case, tmp_path, monkeypatch):
 
 
 def test_corpus_covers_every_issue_item():
-    assert len(BY_ID) == len(CASES) == 45
+    assert len(BY_ID) == len(CASES) == 46
     covered = [case_id for ids in ISSUE_ITEMS.values() for case_id in ids]
     assert set(covered) <= set(BY_ID)
     assert sorted(set(BY_ID) - set(covered)) == [

@@ -16,6 +16,7 @@ from medimprint.data import (
     COLUMNS,
     MAX_LISTED,
     dataset_files,
+    file_name,
     image_size,
     ingest,
     load_images,
@@ -260,7 +261,8 @@ def test_all_problems_reported_in_one_error(tmp_path):
     spec = membership_layout(tmp_path)
     for kind, (make, _) in BAD_FILES.items():
         make(tmp_path / "real_used" / f"bad_{kind}.png")
-    png(tmp_path / "real_not_used" / "generated_0.png")  # duplicate id
+    spec["membership"]["generated"] = "generated/**/*.png"
+    png(tmp_path / "generated" / "x" / "generated_0.png")  # duplicate id
     (tmp_path / "test_labels.csv").write_text("id,label\nreal_unknown_0,2\n")
     message = ingest_error(spec)
     assert all(f"bad_{kind}.png" in message for kind in BAD_FILES)
@@ -288,13 +290,45 @@ def test_mixed_sizes_name_majority_and_odd_files(tmp_path):
     assert "generated_0.png" not in message
 
 
-def test_duplicate_ids_across_roles_name_both_paths(tmp_path):
+def test_duplicate_ids_within_a_role_name_both_paths(tmp_path):
     spec = membership_layout(tmp_path)
-    other = png(tmp_path / "real_unknown" / "real_used_0.png")
+    spec["membership"]["real_used"] = "real_used/**/*.png"
+    other = png(tmp_path / "real_used" / "nested" / "real_used_0.png")
     message = ingest_error(spec)
-    assert "id 'real_used_0' is shared by 2 files" in message
+    assert "id 'real_used_0' is shared by 2 files of membership.real_used" in message
     assert str(tmp_path / "real_used" / "real_used_0.png") in message and str(other) in message
-    assert "membership.real_used" in message and "membership.real_unknown" in message
+
+
+def test_names_repeated_across_roles_get_role_qualified_ids(tmp_path):
+    """The task ships role folders that reuse file names: each is its own image, and
+    `file_name` gives back the name a submission must use."""
+    for role in ("generated", "real_used", "real_not_used", "real_unknown"):
+        for i in range(2):
+            png(tmp_path / role / f"image_{i}.png", seed=10 * len(role) + i)
+    (tmp_path / "labels.csv").write_text("file,label\nimage_0.png,1\nimage_1.png,0\n")
+    spec = membership_layout(tmp_path, labels=False)
+    spec["membership"] = {
+        role: f"{role}/image_*.png"
+        for role in ("generated", "real_used", "real_not_used", "real_unknown")
+    } | {"test_labels": "labels.csv"}
+    manifest = ingest(spec)
+    assert manifest["id"].is_unique and len(manifest) == 8
+    unknown = manifest[manifest["split"] == "test"]
+    assert unknown["id"].tolist() == ["real_unknown/image_0", "real_unknown/image_1"]
+    assert unknown["label"].tolist() == ["1", "0"]
+    assert [file_name(i) for i in unknown["id"]] == ["image_0", "image_1"]
+    assert manifest.loc[manifest["role"] == "generated", "label"].eq("").all()
+
+
+def test_generator_folders_may_reuse_names_but_the_test_folder_may_not(tmp_path):
+    spec = attribution_layout(tmp_path)
+    for g in ("vae", "dcgan"):
+        png(tmp_path / "train" / g / "img_0.png", seed=len(g))
+    manifest = ingest(spec)
+    assert {"vae/img_0", "dcgan/img_0"} <= set(manifest["id"])
+    spec["attribution"]["test"] = "test/**/*.png"
+    png(tmp_path / "test" / "sub" / "t0.png", seed=9)
+    assert "id 't0' is shared by 2 files of attribution.test" in ingest_error(spec)
 
 
 def test_overlapping_globs_are_reported(tmp_path):

@@ -255,6 +255,27 @@ def test_method_b_scores_leave_group_out():
     assert scores[i] == pytest.approx(expected)
 
 
+def test_group_files_name_images_by_path_when_role_folders_repeat_names(tmp_path):
+    """The task's folders repeat file names: a row gives the path under the root, or the bare
+    name where only one role folder has it; an ambiguous bare name is refused."""
+    from medimprint.errors import InputError
+    from medimprint.groups import image_aliases
+
+    real = pd.DataFrame(
+        {
+            "id": ["real_used/a", "real_unknown/a", "real_unknown/b"],
+            "path": [str(tmp_path / f) for f in ("used/a.png", "unknown/a.png", "unknown/b.png")],
+        }
+    )
+    aliases = image_aliases(real, tmp_path)
+    path = tmp_path / "groups.csv"
+    path.write_text("file,group\nused/a.png,p1\nunknown/a.png,p2\nb.png,p2\n")
+    assert read_group_file(path, real["id"], aliases).tolist() == ["p1", "p2", "p2"]
+    path.write_text("file,group\na.png,p1\nb.png,p2\n")
+    with pytest.raises(InputError, match=r"more than one role folder.*path under"):
+        read_group_file(path, real["id"], aliases)
+
+
 def test_groups_from_file_pattern_and_near_duplicates(tmp_path):
     path = tmp_path / "groups.csv"
     path.write_text("id,group\na.png,p1\nb,p1\nc,p2\n")
@@ -266,6 +287,7 @@ def test_groups_from_file_pattern_and_near_duplicates(tmp_path):
     with pytest.raises(InputError, match="no group for 1 real images"):
         read_group_file(path, ["a", "b", "c", "d"])
     assert pattern_groups(r"^(P\d+)_", ["P1_01", "P1_02", "P2_01"]).tolist() == ["P1", "P1", "P2"]
+    assert pattern_groups(r"^(P\d+)_", ["real_used/P1_01"]).tolist() == ["P1"]  # on the name
     with pytest.raises(InputError, match="does not match"):
         pattern_groups(r"^(P\d+)_", ["Q1"])
     manifest, features, groups = _world(0, memorise=False)

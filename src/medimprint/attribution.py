@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.clustering import REDUCERS, cluster, reduce_features
+from medimprint.data import file_name
 from medimprint.errors import InputError
 from medimprint.kselect import DEFAULT_CRITERION, estimate_k
 from medimprint.metric_learning import METRIC_KINDS, GeneratorMetric
@@ -157,6 +158,8 @@ def run_attribution(
 
 
 def submission(assignments: pd.DataFrame) -> pd.DataFrame:
-    """The task's submission rows for the test split: ``<image_id>,<cluster>``, sorted by id."""
-    test = assignments[assignments["split"] == "test"]
-    return test[["id", "cluster"]].sort_values("id").reset_index(drop=True)
+    """The task's submission rows for the test split: ``<file name>,<cluster>``, sorted by
+    name (`data.file_name`: the user's name even where role folders repeat it)."""
+    test = assignments.loc[assignments["split"] == "test", ["id", "cluster"]]
+    test = test.assign(id=test["id"].map(file_name))
+    return test.sort_values("id").reset_index(drop=True)

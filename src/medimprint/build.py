@@ -476,6 +476,7 @@ def write_layout(
     ranges = _sample_ranges(build)
     _check_inputs(images, meta, splits, samples, ranges, build)
     rng = np.random.default_rng(seed)
+    per_folder = build.get("file_names", "unique") == "per_folder"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling_dir(out_dir, "tmp")
     try:
@@ -485,9 +486,11 @@ def write_layout(
                 db_splits = splits[splits["database"] == r.name]
                 generated = samples[r.key][r.start : r.stop]
                 folder = tmp / "membership" / r.name
-                _write_membership(folder, r.name, images, row_of, db_splits, generated, rng)
+                _write_membership(
+                    folder, r.name, images, row_of, db_splits, generated, rng, per_folder
+                )
         if build.get("attribution"):
-            _write_attribution(tmp / "attribution", ranges, samples, rng)
+            _write_attribution(tmp / "attribution", ranges, samples, rng, per_folder)
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -537,28 +540,37 @@ def _write_membership(
     splits: pd.DataFrame,
     generated: np.ndarray,
     rng: np.random.Generator,
+    per_folder: bool = False,
 ) -> None:
+    """One database: with ``per_folder`` names as the task ships them (numbered per role folder,
+    so names repeat across folders; headers ``file,...``), else a name unique to each image."""
     for i, image in enumerate(generated):
-        write_gray_png(folder / "generated" / f"{db}_gen_{i:05d}.png", image)
+        name = f"image_{i:05d}" if per_folder else f"{db}_gen_{i:05d}"
+        write_gray_png(folder / "generated" / f"{name}.png", image)
     train = splits[splits["part"] == "train"]
-    groups = []  # (id as written, group), one per real image
+    groups = []  # (file as named in groups.csv, group), one per real image
     for status in STATUSES:
         rows = train[train["status"] == status]
-        for id_, group in zip(rows["id"].astype(str), rows["group"].astype(str), strict=True):
-            write_gray_png(folder / f"real_{status}" / f"{id_}.png", images[row_of[id_]])
-            groups.append((id_, group))
+        pairs = zip(rows["id"].astype(str), rows["group"].astype(str), strict=True)
+        for i, (id_, group) in enumerate(pairs):
+            name = f"image_{i:05d}" if per_folder else id_
+            write_gray_png(folder / f"real_{status}" / f"{name}.png", images[row_of[id_]])
+            groups.append((f"real_{status}/{name}.png" if per_folder else name, group))
     test = splits[splits["part"] == "test"]
     labels = []
     for i, row in enumerate(rng.permutation(len(test))):
         id_, status = str(test["id"].iloc[row]), test["status"].iloc[row]
-        anon = f"{db}_unknown_{i:04d}"
+        anon = f"image_{i:05d}" if per_folder else f"{db}_unknown_{i:04d}"
         write_gray_png(folder / "real_unknown" / f"{anon}.png", images[row_of[id_]])
-        labels.append({"id": anon, "label": 1 if status == "used" else 0})
-        groups.append((anon, str(test["group"].iloc[row])))
+        labels.append((f"{anon}.png" if per_folder else anon, 1 if status == "used" else 0))
+        groups.append(
+            (f"real_unknown/{anon}.png" if per_folder else anon, str(test["group"].iloc[row]))
+        )
     for sub in ("generated", "real_used", "real_not_used", "real_unknown"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=["id", "label"]))
-    write_table(folder / "groups.csv", pd.DataFrame(groups, columns=["id", "group"]))
+    key = "file" if per_folder else "id"
+    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=[key, "label"]))
+    write_table(folder / "groups.csv", pd.DataFrame(groups, columns=[key, "group"]))
 
 
 def _write_attribution(
@@ -566,6 +578,7 @@ def _write_attribution(
     ranges: list[_SampleRange],
     samples: dict[str, np.ndarray],
     rng: np.random.Generator,
+    per_folder: bool = False,
 ) -> None:
     test: list[tuple[str, np.ndarray]] = []
     for r in ranges:
@@ -573,16 +586,19 @@ def _write_attribution(
         if r.use == "attribution_train":
             (folder / "train" / r.name).mkdir(parents=True, exist_ok=True)
             for i, image in enumerate(chunk):
-                write_gray_png(folder / "train" / r.name / f"{r.name}_{i:05d}.png", image)
+                name = f"image_{i:05d}" if per_folder else f"{r.name}_{i:05d}"
+                write_gray_png(folder / "train" / r.name / f"{name}.png", image)
         elif r.use == "attribution_test":
             test.extend((r.name, image) for image in chunk)
     (folder / "test").mkdir(parents=True, exist_ok=True)
     labels = []
     for i, k in enumerate(rng.permutation(len(test))):
         family, image = test[k]
-        write_gray_png(folder / "test" / f"test_{i:05d}.png", image)
-        labels.append({"id": f"test_{i:05d}", "label": family})
-    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=["id", "label"]))
+        name = f"image_{i:05d}" if per_folder else f"test_{i:05d}"
+        write_gray_png(folder / "test" / f"{name}.png", image)
+        labels.append((f"{name}.png" if per_folder else name, family))
+    columns = ["file", "model"] if per_folder else ["id", "label"]
+    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=columns))
 
 
 def _sibling_dir(out_dir: Path, kind: str) -> Path:

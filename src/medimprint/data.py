@@ -15,6 +15,7 @@ metacharacters (they are never passed to a shell).
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import warnings
@@ -41,6 +42,8 @@ from medimprint.io import (
 
 #: Manifest columns, in order.
 COLUMNS = ("id", "path", "role", "split", "label")
+#: Separates the role from the file name in a role-qualified id (``real_used/image_0001``).
+ROLE_SEPARATOR = "/"
 #: Ids (file stems) and generator names must match this.
 ID_PATTERN = re.compile(r"(?!\.+$)[A-Za-z0-9._-]+")
 ID_RULE = "ASCII letters, digits, '.', '_' and '-' only (no spaces, folders or dots alone)"
@@ -79,6 +82,11 @@ class _Source:
     role: str
     split: str
     label: str
+
+    @property
+    def tag(self) -> str:
+        """The source's short name in role-qualified ids: ``real_used``, a generator, ``test``."""
+        return self.key.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -144,16 +152,40 @@ def ingest(
 
 
 def dataset_files(spec: Mapping[str, Any]) -> list[str]:
-    """Every file a dataset entry names (images and label file), for the workflow's DAG.
-
-    Never raises: problems are left for `ingest` to report.
-    """
+    """Every file a dataset entry names (images and label file). Never raises: problems are
+    left for `ingest` to report."""
     plan = _plan(spec, _Problems("dataset"))
     if plan is None:
         return []
-    files = [path for _, path in _resolve(plan, _Problems("dataset"))]
-    labels = _labels_path(plan)
-    return files + ([str(labels)] if labels is not None and labels.is_file() else [])
+    return [path for _, path in _resolve(plan, _Problems("dataset"))] + label_file(spec)
+
+
+def files_digest(paths: Iterable[str | os.PathLike]) -> str:
+    """A digest of the files' paths, sizes and modification times, read from their metadata
+    only: it changes when a file is added, removed or edited. The workflow passes it to ingest
+    as a parameter instead of one input per image, so Snakemake compares one string where it
+    would stat every image at each scheduling round and list them all when ingest fails."""
+    digest = hashlib.sha256()
+    for path in sorted(str(p) for p in paths):
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}\tmissing\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def label_file(spec: Mapping[str, Any]) -> list[str]:
+    """The dataset's test label file when it exists ([] otherwise), for the workflow's DAG."""
+    plan = _plan(spec, _Problems("dataset"))
+    labels = None if plan is None else _labels_path(plan)
+    return [str(labels)] if labels is not None and labels.is_file() else []
+
+
+def file_name(image_id: str) -> str:
+    """The name (file stem) of the image with id ``image_id``: what submissions and label files
+    call it. Ids are the stems, or ``role/stem`` where a dataset's role folders repeat a name."""
+    return str(image_id).rsplit(ROLE_SEPARATOR, 1)[-1]
 
 
 def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -393,31 +425,43 @@ def _empty_message(root: Path, source: _Source) -> str:
 
 
 def _check_ids(found: list[tuple[_Source, str]], problems: _Problems) -> None:
-    """Ids (file stems) must use `ID_PATTERN` and be unique across the whole dataset."""
-    by_id: dict[str, list[tuple[_Source, str]]] = defaultdict(list)
+    """Ids (file stems) must use `ID_PATTERN`, each file must have one role, and a stem may
+    appear once per source: within the test folder, one generator's folder, one role folder.
+    (The same stem in two role folders names two images; `_manifest` keeps them apart.)"""
+    by_path: dict[str, list[_Source]] = defaultdict(list)
+    by_stem: dict[tuple[str, str], list[str]] = defaultdict(list)
     for source, path in found:
-        by_id[Path(path).stem].append((source, path))
-    for id_, entries in by_id.items():
+        by_path[path].append(source)
+        by_stem[source.key, Path(path).stem].append(path)
+    for path, sources in by_path.items():
+        if len(sources) > 1:
+            keys = " and ".join(source.key for source in sources)
+            problems.add(
+                _IDS,
+                f"{path}: matched by the globs of both {keys}; make the globs disjoint so "
+                "each image has one role",
+            )
+    for (key, id_), paths in by_stem.items():
         if not ID_PATTERN.fullmatch(id_):
             problems.add(
-                _IDS,
-                f"{entries[0][1]}: id (file stem) {id_!r} may contain {ID_RULE}; rename the file",
+                _IDS, f"{paths[0]}: id (file stem) {id_!r} may contain {ID_RULE}; rename the file"
             )
-        if len(entries) == 1:
-            continue
-        if len({path for _, path in entries}) == 1:
-            keys = " and ".join(source.key for source, _ in entries)
+        if len(paths) > 1:
             problems.add(
                 _IDS,
-                f"{entries[0][1]}: matched by the globs of both {keys}; make the globs "
-                "disjoint so each image has one role",
+                f"id {id_!r} is shared by {len(paths)} files of {key}: {', '.join(paths)}; "
+                "file names must be unique within one role folder (glob), rename or remove all "
+                "but one",
             )
-        else:
-            listed = ", ".join(f"{path} ({source.key})" for source, path in entries)
+    keys_of: dict[str, set[str]] = defaultdict(set)
+    for (source, _), id_ in zip(found, _ids(found), strict=True):
+        keys_of[id_].add(source.key)
+    for id_, keys in keys_of.items():
+        if len(keys) > 1:  # e.g. a generator named "test" beside attribution.test
             problems.add(
                 _IDS,
-                f"id {id_!r} is shared by {len(entries)} files: {listed}; ids (file stems) "
-                "must be unique within a dataset, rename or remove all but one",
+                f"id {id_!r} would name images of {' and '.join(sorted(keys))}; rename the "
+                "generator so that no two sources share a name",
             )
 
 
@@ -633,13 +677,28 @@ def _match_labels(
 # --- helpers --------------------------------------------------------------------------------
 
 
+def _ids(found: list[tuple[_Source, str]]) -> list[str]:
+    """The images' ids: their file stems, or ``tag/stem`` for every image when some stem
+    appears in two sources (the task's data repeat names across role folders), so that ids stay
+    unique within the dataset while `file_name` gives the user's name back."""
+    stems = [Path(path).stem for _, path in found]
+    sources_of: dict[str, set[str]] = defaultdict(set)
+    for (source, _), stem in zip(found, stems, strict=True):
+        sources_of[stem].add(source.key)
+    if all(len(keys) == 1 for keys in sources_of.values()):
+        return stems
+    return [
+        f"{source.tag}{ROLE_SEPARATOR}{stem}"
+        for (source, _), stem in zip(found, stems, strict=True)
+    ]
+
+
 def _manifest(found: list[tuple[_Source, str]], labels: dict[str, str] | None) -> pd.DataFrame:
     rows = []
-    for source, path in found:
-        id_ = Path(path).stem
+    for (source, path), id_ in zip(found, _ids(found), strict=True):
         label = source.label
         if source.split == "test" and labels is not None:
-            label = labels.get(id_, "")
+            label = labels.get(Path(path).stem, "")
         rows.append((id_, path, source.role, source.split, label))
     return pd.DataFrame(rows, columns=list(COLUMNS), dtype=str)
 

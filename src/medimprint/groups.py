@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from medimprint.data import file_name
 from medimprint.errors import InputError
 from medimprint.io import ID_COLUMNS, named_columns, read_table, read_user_table
 
@@ -35,6 +36,8 @@ GROUP_COLUMNS = ("id", "group", "source")
 #: Where a dataset's groups come from.
 GROUP_SOURCES = ("file", "pattern", "near_duplicates")
 FROM_FILE, FROM_PATTERN, ESTIMATED = GROUP_SOURCES
+#: Alias of a file name that two role folders share (a group file must then give the path).
+AMBIGUOUS = "\0ambiguous"
 #: Side of the pixel space (area-averaged) used to estimate groups and by the controls.
 PIXEL_SIZE = 64
 
@@ -44,9 +47,13 @@ def _stem(value: str) -> str:
     return value[:-4] if value.lower().endswith(".png") else value
 
 
-def read_group_file(path: str | os.PathLike, ids: Sequence[str]) -> pd.Series:
+def read_group_file(
+    path: str | os.PathLike, ids: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> pd.Series:
     """Groups (by id) of ``ids`` from a CSV (TSV for ``*.tsv``) with ``id`` and ``group``
-    columns; ids may carry ``.png``. Every id must be listed exactly once."""
+    columns; ids may carry ``.png``, and a row may name its image by any of ``aliases``
+    ({other name: id}, e.g. its file name or its path under the root). Every id must be listed
+    exactly once."""
     path = Path(path)
     if not path.is_file():
         raise InputError(
@@ -66,7 +73,15 @@ def read_group_file(path: str | os.PathLike, ids: Sequence[str]) -> pd.Series:
             f"{path}: {'; '.join(missing)} (found {list(table.columns)}); the "
             "first line must be the header 'id,group'"
         )
-    keys = table["id"].map(_stem)
+    aliases = dict(aliases or {})
+    named = table["id"].map(_stem)
+    ambiguous = sorted(set(named[named.map(lambda key: aliases.get(key) == AMBIGUOUS)]))
+    if ambiguous:
+        raise InputError(
+            f"{path}: {ambiguous[:3]} name real images of more than one role folder; write "
+            "each row's file as its path under the dataset's root (e.g. real_used/a.png)"
+        )
+    keys = named.map(lambda key: aliases.get(key, key))
     repeated = sorted(set(keys[keys.duplicated()]))
     if repeated:
         raise InputError(f"{path}: ids listed more than once: {repeated[:5]}; keep one row each")
@@ -83,6 +98,23 @@ def read_group_file(path: str | os.PathLike, ids: Sequence[str]) -> pd.Series:
     return groups.loc[list(ids)]
 
 
+def image_aliases(real: pd.DataFrame, root: str | os.PathLike) -> dict[str, str]:
+    """{other name: id} of real manifest rows: each file name (`AMBIGUOUS` where two role
+    folders share it) and each path under ``root`` without ``.png``, so a group file may name
+    an image as the user knows it."""
+    aliases: dict[str, str] = {}
+    for image_id, image_path in zip(real["id"], real["path"], strict=True):
+        name = file_name(image_id)
+        if name != image_id:
+            aliases[name] = AMBIGUOUS if name in aliases else image_id
+        try:
+            relative = Path(image_path).resolve().relative_to(Path(root).resolve())
+        except ValueError:  # an absolute glob outside the root
+            continue
+        aliases[_stem(relative.as_posix())] = image_id
+    return aliases
+
+
 def pattern_groups(pattern: str, ids: Sequence[str]) -> pd.Series:
     """Groups (by id) from a regex searched in each id (file stem): the first capture group, or
     the whole match when the pattern has none."""
@@ -93,7 +125,7 @@ def pattern_groups(pattern: str, ids: Sequence[str]) -> pd.Series:
         raise InputError(message) from None
     out = {}
     for image_id in ids:
-        match = regex.search(image_id)
+        match = regex.search(file_name(image_id))
         if match is None:
             raise InputError(
                 f"membership.groups.pattern {pattern!r} does not match the real image "
@@ -151,10 +183,12 @@ def dataset_groups(
     space (``pixels`` = real rows in manifest order and generated rows, else loaded from the
     manifest's paths).
     """
-    ids = manifest.loc[manifest["role"] == "real", "id"].astype(str).tolist()
+    real = manifest[manifest["role"] == "real"]
+    ids = real["id"].astype(str).tolist()
     if isinstance(spec, str):
         path = Path(spec).expanduser()
-        groups = read_group_file(path if path.is_absolute() else Path(root) / path, ids)
+        path = path if path.is_absolute() else Path(root) / path
+        groups = read_group_file(path, ids, image_aliases(real, root))
         source = FROM_FILE
     elif isinstance(spec, Mapping):
         groups, source = pattern_groups(str(spec["pattern"]), ids), FROM_PATTERN

@@ -29,6 +29,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from medimprint.data import file_name
 from medimprint.errors import InputError
 from medimprint.io import write_table
 from medimprint.metrics import Metric, bootstrap_interval
@@ -448,11 +449,12 @@ def finish_run(
 
 
 def submission(ids: list[str], decisions: np.ndarray) -> pd.DataFrame:
-    """The task's submission rows, ``<image_id>,<0|1>`` (write without a header), sorted by id;
-    every test image exactly once."""
-    if len(set(ids)) != len(ids):
-        raise ValueError("duplicate image ids in a membership submission")
-    rows = pd.DataFrame({"id": ids, "used": np.asarray(decisions, dtype=int)})
+    """The task's submission rows, ``<file name>,<0|1>`` (write without a header), sorted by
+    name; every test image exactly once, named as the user's file is (`data.file_name`)."""
+    names = [file_name(image_id) for image_id in ids]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate image names in a membership submission")
+    rows = pd.DataFrame({"id": names, "used": np.asarray(decisions, dtype=int)})
     return rows.sort_values("id").reset_index(drop=True)
 
 

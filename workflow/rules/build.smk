@@ -4,7 +4,7 @@
 
 rule real_slices:
     input:
-        slice_files,
+        slices_manifest,
     output:
         images="results/builds/{build}/real.h5",
         meta="results/builds/{build}/real.tsv",
@@ -16,6 +16,7 @@ rule real_slices:
         ENV
     params:
         build=lambda wildcards: slices_settings(wildcards.build),
+        files=lambda wildcards: files_digest(slice_files(wildcards)),
         seed=config["seed"],
     script:
         "../scripts/real_slices.py"

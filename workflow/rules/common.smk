@@ -19,7 +19,7 @@ from medimprint.cluster_distances import run_id as region_run_id
 from medimprint.controls import CONTROLS
 from medimprint.backbones import downloads_weights
 from medimprint.config import CODE_SPACE, NAMED_WEIGHTS, check_config, check_schema
-from medimprint.data import dataset_files
+from medimprint.data import dataset_files, files_digest, label_file
 from medimprint.errors import InputError
 from medimprint.lung_quality import has_reference_lungs
 from medimprint.perturbations import NAME_REGEX as PERTURBATION_REGEX
@@ -95,22 +95,32 @@ def pool_settings(build):
 
 
 def slice_files(wildcards):
-    """Real slices a `slices` build reads (so editing one reruns the build)."""
+    """Real slices a `slices` build reads, so editing one reruns the build."""
     spec = BUILDS[wildcards.build]
     if spec["source"] != "slices":
         return []
-    files = sorted(glob.glob(spec["slices"]["glob"], recursive=True))
-    return files + (
-        [spec["slices"]["manifest"]] if "manifest" in spec["slices"] else []
-    )
+    return sorted(glob.glob(spec["slices"]["glob"], recursive=True))
+
+
+def slices_manifest(wildcards):
+    """The slices manifest a `slices` build names, if any."""
+    return BUILDS[wildcards.build].get("slices", {}).get("manifest", [])
 
 
 def dataset_inputs(wildcards):
-    """What a dataset's ingest depends on: its build's layout, or the files its globs match."""
+    """What a dataset's ingest reads as files: its build's layout, or its label file (the
+    images enter through `dataset_digest`)."""
     spec = DATASETS[wildcards.dataset]
     if "build" in spec:
         return f"results/builds/{spec['build']}/data"
-    return dataset_files(spec)
+    return label_file(spec)
+
+
+def dataset_digest(wildcards):
+    """A digest of a dataset's image files (paths, sizes, times): a changed parameter reruns
+    ingest when an image is added, removed or edited, without one input per image."""
+    spec = DATASETS[wildcards.dataset]
+    return "" if "build" in spec else files_digest(dataset_files(spec))
 
 
 def groups_source(wildcards):

@@ -12,5 +12,6 @@ rule ingest:
     threads: 2
     params:
         spec=lambda wildcards: DATASETS[wildcards.dataset],
+        files=dataset_digest,
     script:
         "../scripts/ingest.py"
