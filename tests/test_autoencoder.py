@@ -55,7 +55,7 @@ def test_learns_real_slices_and_reconstructs_them_better_than_noise(luna16: Path
     )
     print(history.to_string())
     assert list(history.columns) == ["epoch", "train_loss", "val_loss"]
-    assert len(lines) == len(history) == 10 and lines[0].startswith("epoch 1/10")
+    assert len(lines) == len(history) == 10 and lines[0].startswith("1/10 epochs (")
     assert history["val_loss"].iloc[-1] < 0.5 * history["val_loss"].iloc[0]
     assert history["train_loss"].iloc[-1] < 0.5 * history["train_loss"].iloc[0]
     assert not model.training

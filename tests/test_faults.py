@@ -95,7 +95,7 @@ def test_killed_runs_resume_to_identical_results(config, reference, tmp_path):
     kill_when(workdir, config, FEATURES, feature_log, "extracting resnet50")
     assert not (workdir / FEATURES).exists()  # stores appear under their name only when whole
     snakemake(workdir, "--configfile", str(config), "--unlock")
-    kill_when(workdir, config, MODEL, "logs/train_autoencoder/tiny_db1.log", "epoch 2/400")
+    kill_when(workdir, config, MODEL, "logs/train_autoencoder/tiny_db1.log", "2/400 epochs")
     assert not (workdir / MODEL).exists()
     snakemake(workdir, "--configfile", str(config), "--unlock")
     proc = snakemake(workdir, "--configfile", str(config), "--cores", "2", "--rerun-incomplete")

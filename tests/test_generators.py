@@ -113,7 +113,8 @@ def test_log_receives_progress(images: np.ndarray) -> None:
     messages: list[str] = []
     train_generator(images[:16], "dcgan", seed=0, epochs=2, log=messages.append, device="cpu")
     assert len(messages) == 2
-    assert "dcgan" in messages[0]
+    assert messages[0].startswith("1/2 dcgan epochs (") and "left): d_loss=" in messages[0]
+    assert "done): " in messages[1]
 
 
 class _Malicious:

@@ -26,6 +26,7 @@ from medimprint.config import CODE_SPACE
 from medimprint.data import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
+from medimprint.progress import Progress
 from medimprint.torch_runtime import (
     EarlyStopping,
     as_input,
@@ -104,6 +105,7 @@ def train_autoencoder(
         torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
         model = build_autoencoder().to(device)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
         for epoch in range(1, epochs + 1):
             model.train()
             shuffled, total = rng.permutation(train), 0.0
@@ -123,8 +125,7 @@ def train_autoencoder(
                     for part in np.array_split(val, -(-len(val) // batch_size))
                 ) / (len(val) * images.shape[1] * images.shape[2])
             rows.append((epoch, total / len(train), val_loss))
-            if log is not None:
-                log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
+            progress.step(detail=f"loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
             if stopping.update(model, val_loss):
                 break
     return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])

@@ -19,6 +19,7 @@ import pandas as pd
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, read_store, row_positions, write_store
 from medimprint.perturbations import parse_perturbation, perturb
+from medimprint.progress import Progress
 
 if TYPE_CHECKING:
     from medimprint.backbones import FeatureExtractor
@@ -105,13 +106,14 @@ def extract_features(
         collate_fn=_collate,
         pin_memory=extractor.device.startswith("cuda"),
     )
-    row = 0
+    row, progress = 0, Progress(len(paths), "images")
     for batch in loader:
         if isinstance(batch, InputError):
             raise batch
         feats = extractor(batch)
         out[row : row + len(feats)] = feats
         row += len(feats)
+        progress.step(len(feats))
     if row != len(paths):
         raise RuntimeError(f"extracted {row} rows for {len(paths)} images")
     return out

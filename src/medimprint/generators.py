@@ -33,6 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from medimprint.errors import InputError
 from medimprint.io import atomic_path
+from medimprint.progress import Progress
 from medimprint.runtime import pick_device
 
 FAMILIES: tuple[str, ...] = ("vae", "dcgan", "upconv_gan", "pca_gaussian")
@@ -537,6 +538,7 @@ def _train_vae(
     beta = opts["beta"]
     history = []
     net.train()
+    progress = Progress(epochs, "vae epochs", log=log, every=0)
     for epoch in range(1, epochs + 1):
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
         for idx in _batches(len(x), batch_size, shuffle):
@@ -554,7 +556,7 @@ def _train_vae(
                 sums[key] += value.item() * len(xb)
         losses = {k: v / len(x) for k, v in sums.items()}
         history.append({"epoch": epoch, "losses": losses})
-        log(f"vae epoch {epoch}/{epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
+        progress.step(detail=", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
     return net, history
 
 
@@ -583,6 +585,7 @@ def _train_gan(
     g_opt = torch.optim.Adam(gnet.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(dnet.parameters(), lr=lr, betas=betas)
     history = []
+    progress = Progress(epochs, f"{family} epochs", log=log, every=0)
     for epoch in range(1, epochs + 1):
         sums = {"d_loss": 0.0, "g_loss": 0.0}
         count = 0
@@ -610,10 +613,7 @@ def _train_gan(
             count += b
         losses = {k: v / count for k, v in sums.items()}
         history.append({"epoch": epoch, "losses": losses})
-        log(
-            f"{family} epoch {epoch}/{epochs}: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-        )
+        progress.step(detail=", ".join(f"{k}={v:.4g}" for k, v in losses.items()))
     if family == "dcgan":
         _recalibrate_batchnorm(gnet, latent, device, shuffle)
     return gnet, history

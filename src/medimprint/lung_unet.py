@@ -24,6 +24,7 @@ from medimprint.data import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.lungs import MIN_LUNG_FRACTION, write_masks
+from medimprint.progress import Progress
 from medimprint.torch_runtime import (
     EarlyStopping,
     as_input,
@@ -128,6 +129,7 @@ def train_unet(
         flips = torch.Generator().manual_seed(seed)
         loss_fn = DiceCELoss(sigmoid=True)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
         for epoch in range(1, epochs + 1):
             model.train()
             shuffled, total = rng.permutation(train), 0.0
@@ -147,8 +149,7 @@ def train_unet(
                 ]
                 val_dice = torch.cat(scores).mean().item()
             rows.append((epoch, total / len(train), val_dice))
-            if log is not None:
-                log(f"epoch {epoch}/{epochs}: loss {rows[-1][1]:.4f}, val Dice {val_dice:.4f}")
+            progress.step(detail=f"loss {rows[-1][1]:.4f}, val Dice {val_dice:.4f}")
             if stopping.update(model, val_dice):
                 break
     return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_dice"])
