@@ -685,8 +685,10 @@ def test_corpus_covers_every_issue_item():
 
 
 def test_every_repository_config_passes_the_schema():
-    for name in ("config.yaml", "luna16.yaml", "test.yaml"):
-        config = yaml.safe_load((REPO / "config" / name).read_text())
+    paths = sorted((REPO / "config").glob("*.yaml"))
+    assert {"config.yaml", "demo-full.yaml", "luna16.yaml", "test.yaml"} <= {p.name for p in paths}
+    for path in paths:
+        config = yaml.safe_load(path.read_text())
         check_schema(config, SCHEMA)
         check_config(config)
 

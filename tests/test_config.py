@@ -14,12 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def config():
-    with open(REPO / "config" / "config.yaml") as f:
+    """The full demo grid: every section the checks below edit."""
+    with open(REPO / "config" / "demo-full.yaml") as f:
         return yaml.safe_load(f)
 
 
 def test_default_config_passes(config):
     check_config(config)
+    check_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
 
 
 def test_a_build_may_serve_membership_only(config):
