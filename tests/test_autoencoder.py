@@ -16,6 +16,7 @@ from conftest import ok_slices
 from medimprint.autoencoder import (
     ARCHITECTURE,
     FORMAT,
+    at_input_size,
     build_autoencoder,
     errors_to_store,
     load_checkpoint,
@@ -108,6 +109,27 @@ def test_errors_are_streamed_into_a_store_in_id_order(tmp_path: Path, one_torch_
     np.testing.assert_allclose(arrays["errors"], reconstruction_errors(model, images), atol=1e-6)
     with pytest.raises(ValueError, match="4 ids for 5 image paths"):
         errors_to_store(model, ids[:4], paths, tmp_path / "bad.h5")
+
+
+def test_larger_images_are_area_averaged_to_the_input_size(tmp_path: Path, one_torch_thread):
+    """The task's 256 px slices are trained and scored at `input_size` (default 64): exact
+    block means, rounded; smaller images pass unchanged; the error maps have that size."""
+    images = blobs(3, 32)
+    small = at_input_size(images, 8)
+    blocks = images.reshape(3, 8, 4, 8, 4).mean(axis=(2, 4))
+    assert small.dtype == np.uint8 and small.shape == (3, 8, 8)
+    np.testing.assert_array_equal(small, np.round(blocks).astype(np.uint8))
+    assert at_input_size(images, 32) is images and at_input_size(images, None) is images
+    assert at_input_size(blobs(2, 24, 32), 16).shape == (2, 12, 16)  # aspect kept
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    for path, image in zip(paths, images, strict=True):
+        write_gray_png(path, image)
+    model = build_autoencoder()
+    errors_to_store(model, ["a", "b", "c"], paths, tmp_path / "errors.h5", input_size=16)
+    _, arrays, _ = read_store(tmp_path / "errors.h5", ["errors"])
+    expected = reconstruction_errors(model, at_input_size(images, 16))
+    assert arrays["errors"].shape == (3, 16, 16)
+    np.testing.assert_allclose(arrays["errors"], expected, atol=1e-6)
 
 
 class Payload:

@@ -207,6 +207,51 @@ def test_jobs_ask_slurm_for_the_profiles_resources(finished, cluster):
     assert gpu_rules == {"train_generator", "extract_features"}
 
 
+def test_the_clustering_grid_runs_as_one_group_job(finished, cluster, tmp_path):
+    """profiles/slurm groups the attribution grid (48 runs of the test config) into one sbatch
+    job and the summaries into another, so the submissions grow with datasets x backbones; the
+    outputs stay per run, and a changed reducer plans only its own runs."""
+    workdir, _ = finished
+    target = "results/tiny_attribution/metrics.tsv"
+    proc = cluster.snakemake(
+        workdir, "--configfile", str(TEST_CONFIG), "--jobs", "4", target, timeout=900
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    grid = config["attribution"]
+    views = 1 + len(grid["robustness"])
+    feature_sets = len(config["backbones"]) + len(grid["combine"])
+    runs = feature_sets * len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"]) * views
+    clusters = list((workdir / "results/tiny_attribution/attribution").glob("*/*/*_metrics.tsv"))
+    assert len(clusters) == runs == 48
+    jobs = cluster.jobs_of(proc)
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    groups = [entry.split("=")[1] for entry in profile["groups"]]
+    for job in jobs.values():  # a group job is named after its group, then the rules in it
+        job["rule"] = next((g for g in groups if job["rule"].startswith(g + "_")), job["rule"])
+    rules = [job["rule"] for job in jobs.values()]
+    assert {rule: rules.count(rule) for rule in set(rules)} == {
+        "ingest": 1,
+        "extract_features": 2,  # lbp, resnet50
+        "extract_perturbed_features": 2,  # their jpeg90 test images
+        "attribution_runs": 1,  # the whole grid
+        "summaries": 1,  # the dataset's metrics table
+    }
+    assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
+    (grid_job,) = [job for job in jobs.values() if job["rule"] == "attribution_runs"]
+    assert int(grid_job["NumCPUs"]) == profile["cores"]  # runs side by side, the rest in series
+    changed = {**config, "attribution": {**grid, "reducers": [grid["reducers"][0], "pca95"]}}
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed, sort_keys=False))  # params compare in order
+    dry = cluster.snakemake(workdir, "--configfile", str(path), "-n", target, timeout=120)
+    planned = re.findall(r"^\s*rule (\S+):$", dry.stdout, re.M)
+    assert {rule: planned.count(rule) for rule in set(planned)} == {
+        "attribution_clusters": runs // len(grid["reducers"]),
+        "dataset_metrics": 1,
+    }, dry.stdout[-3000:]
+
+
 def test_a_failing_job_is_reported_not_waited_for(cluster, tmp_path):
     """A job that exits non-zero (ingest of an unreadable image) ends the run with an error
     that names the rule, the Slurm job and the rule's own message, after the profile's retry."""

@@ -6,7 +6,11 @@ from medimprint.data import read_manifest
 from medimprint.runtime import job, pick_device
 
 with job(snakemake):
-    model, _ = load_checkpoint(snakemake.input.model)
+    model, meta = load_checkpoint(snakemake.input.model)
     codes_to_store(
-        model, read_manifest(snakemake.input.manifest), snakemake.output[0], device=pick_device()
+        model,
+        read_manifest(snakemake.input.manifest),
+        snakemake.output[0],
+        input_size=meta.get("input_size"),
+        device=pick_device(),
     )

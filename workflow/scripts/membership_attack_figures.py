@@ -14,6 +14,7 @@ with job(snakemake):
     history = read_table(snakemake.input.history)
     title = f"autoencoder of {snakemake.wildcards.dataset} (generated images)"
     save_figure(training_curve(history, title=title), snakemake.output.training)
-    model, _ = load_checkpoint(snakemake.input.model)
-    examples = training_examples(model, read_manifest(snakemake.input.manifest))
+    model, meta = load_checkpoint(snakemake.input.model)
+    manifest = read_manifest(snakemake.input.manifest)
+    examples = training_examples(model, manifest, input_size=meta.get("input_size"))
     save_figure(error_examples(*examples), snakemake.output.examples)

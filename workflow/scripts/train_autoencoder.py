@@ -7,9 +7,15 @@ from medimprint.runtime import job, pick_device
 
 with job(snakemake) as log:
     options = snakemake.params.options
-    images = generated_images(read_manifest(snakemake.input.manifest))
+    size = options["input_size"]
+    images = generated_images(read_manifest(snakemake.input.manifest), size)
     device = pick_device()
-    log.info("training the autoencoder on %d generated images on %s", len(images), device)
+    log.info(
+        "training the autoencoder on %d generated images (%s px) on %s",
+        len(images),
+        "x".join(map(str, images.shape[1:])),
+        device,
+    )
     model, history = train_autoencoder(
         images,
         epochs=options["epochs"],
@@ -25,5 +31,6 @@ with job(snakemake) as log:
         "trained_on": snakemake.wildcards.dataset,
         "images": len(images),
         "best_val_loss": history["val_loss"].min(),
+        "input_size": size,  # scoring resizes as training did
     }
     save_checkpoint(snakemake.output.model, model, meta)
