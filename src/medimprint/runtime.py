@@ -35,14 +35,21 @@ def setup_job(log_path: str | None, threads: int = 1) -> None:
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[logging.Logger]:
     """Run a workflow script's body: log to ``smk.log``, and turn `InputError` into one clean
-    message (in the log and on the console) and exit status 1 instead of a traceback."""
-    setup_job(smk.log[0] if len(smk.log) else None, smk.threads)
+    message (in the log and on the console) and exit status 1 instead of a traceback. Any other
+    error gets one console line naming the log that holds its traceback, so the console stays
+    short without Snakemake's `--show-failed-logs`."""
+    log_path = smk.log[0] if len(smk.log) else None
+    setup_job(log_path, smk.threads)
     try:
         yield log
     except InputError as err:
         log.error("%s", err)
         print(f"medimprint: error: {err}", file=sys.__stderr__)
         raise SystemExit(1) from None
+    except Exception as err:
+        where = f"; the traceback is in {log_path}" if log_path else ""
+        print(f"medimprint: unexpected {type(err).__name__}: {err}{where}", file=sys.__stderr__)
+        raise
 
 
 def pick_device(requested: str | None = None) -> str:
