@@ -306,6 +306,29 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+def test_write_layout_per_folder_names_as_the_task_ships_them(tmp_path):
+    """`file_names: per_folder`: each folder numbered from 0, so names repeat across role
+    folders; label and group files headed by `file` and naming the same images."""
+    images, meta, splits, samples = _inputs()
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, {**BUILD, "file_names": "per_folder"}, seed=0)
+    db = out / "membership" / "db1"
+    for folder in ("generated", "real_used", "real_not_used", "real_unknown"):
+        names = sorted(p.name for p in (db / folder).iterdir())
+        assert names == [f"image_{i:05d}.png" for i in range(len(names))], folder
+    labels = pd.read_csv(db / "test_labels.csv", dtype=str)
+    assert list(labels.columns) == ["file", "label"]
+    assert sorted(labels["file"]) == sorted(p.name for p in (db / "real_unknown").iterdir())
+    groups = pd.read_csv(db / "groups.csv", dtype=str)
+    real = {f"{f.parent.name}/{f.name}" for f in db.glob("real_*/*.png")}
+    assert list(groups.columns) == ["file", "group"] and set(groups["file"]) == real
+    attribution = pd.read_csv(out / "attribution" / "test_labels.csv", dtype=str)
+    assert list(attribution.columns) == ["file", "model"]
+    assert set(attribution["model"]) == set(BUILD["attribution"]["test_generators"])
+    trained = [sorted(p.name for p in d.iterdir()) for d in (out / "attribution/train").iterdir()]
+    assert all(names == trained[0] for names in trained)  # every generator: image_00000, ...
+
+
 def test_write_layout_files_labels_and_sample_order(tmp_path):
     images, meta, splits, samples = _inputs()
     out = tmp_path / "data"
