@@ -42,7 +42,8 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from medimprint.attacks import choose_epsilon, domias_scores, gan_leaks_scores, monte_carlo_scores
-from medimprint.cluster_distances import DEFAULT_KS, RegionSetup, cluster_centroids
+from medimprint.cluster_distances import RegionSetup, cluster_centroids
+from medimprint.names import REGION_KS
 args = json.loads(sys.argv[1])
 n, dim, queries, n_ref = args["n"], args["dim"], args["queries"], args["reference"]
 rng = np.random.default_rng(0)
@@ -64,7 +65,7 @@ stage = args["stage"]
 start = time.perf_counter()
 if stage in ("hierarchical", "kmeans"):
     setup = RegionSetup(method=stage, max_points=args["max_points"])
-    cluster_centroids(gen, list(DEFAULT_KS), setup)
+    cluster_centroids(gen, list(REGION_KS), setup)
 elif stage == "monte_carlo":
     epsilon, _ = choose_epsilon(train, labels, gen)
     monte_carlo_scores(train, gen, epsilon)

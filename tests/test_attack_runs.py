@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medimprint.attack_runs import ATTACKS, IMAGE_ATTACKS, run_attack, run_ensemble, run_id
+from medimprint.attack_runs import run_attack, run_ensemble
 from medimprint.errors import InputError
+from medimprint.names import ATTACKS, IMAGE_ATTACKS
+from medimprint.names import attack_run_id as run_id
 
 
 def _case(

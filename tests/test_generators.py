@@ -14,11 +14,11 @@ from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
 from medimprint.generators import (
-    FAMILIES,
     TrainedGenerator,
     load_generator,
     train_generator,
 )
+from medimprint.names import GENERATOR_FAMILIES as FAMILIES
 
 SIZE = 32
 # Short runs that still leave each family's fingerprint (seconds per family at 32x32 on CPU).

@@ -151,7 +151,7 @@ def test_setup_refuses_bad_values():
 
 
 def test_default_k_list_has_the_papers_30_values():
-    from medimprint.cluster_distances import DEFAULT_KS
+    from medimprint.names import REGION_KS as DEFAULT_KS
 
     assert len(DEFAULT_KS) == len(set(DEFAULT_KS)) == 30
     assert {4, 8, 10, 20, 50, 60} <= set(DEFAULT_KS)  # the k of the paper's Table 3 runs

@@ -5,8 +5,9 @@ import pytest
 
 from medimprint.clustering import cluster, reduce_features
 from medimprint.errors import InputError
-from medimprint.metric_learning import DEFAULT_KIND, METRIC_KINDS, GeneratorMetric
+from medimprint.metric_learning import DEFAULT_KIND, GeneratorMetric
 from medimprint.metrics import CLUSTER_METRICS
+from medimprint.names import METRIC_KINDS
 
 
 def generators(classes, n_per=60, dim=30, nuisance=12.0, seed=0):

@@ -43,27 +43,15 @@ from medimprint.membership import (
     real_test_labels,
     training_labels,
 )
+from medimprint.names import (
+    ATTACKS,
+    RAW_SPACES,
+    RECONSTRUCTION_RUNS,
+    attack_run_id,
+    reconstruction_run_id,
+    runs_in,
+)
 from medimprint.selection import candidate_name, candidate_table
-
-#: Attacks on one feature space, by name.
-ATTACKS = ("gan_leaks", "monte_carlo", "domias", "patch_leaks", "shift_calibrated")
-#: Attacks that need an image space (`RAW_SPACES`): they compare blocks or shifts of pixels.
-IMAGE_ATTACKS = ("patch_leaks", "shift_calibrated")
-#: The paper's runs on the autoencoder's reconstruction-error maps.
-RECONSTRUCTION_RUNS = ("mean_mse", "ssim")
-#: Feature spaces compared as they are (pixel intensities); others are standardised on the
-#: generated images first.
-RAW_SPACES = ("pixels",)
-
-
-def runs_in(attack: str, space: str) -> bool:
-    """Whether ``attack`` runs in feature ``space`` (image attacks only in pixel spaces)."""
-    return attack not in IMAGE_ATTACKS or space in RAW_SPACES
-
-
-def run_id(attack: str, space: str) -> str:
-    """An attack run's id in the metrics table."""
-    return f"attacks/{attack}/{space}"
 
 
 def run_attack(
@@ -135,7 +123,7 @@ def run_attack(
         }
         setting = ""
     train_scores, test_scores = variants[setting]
-    name = run_id(attack, space)
+    name = attack_run_id(attack, space)
     candidates = pd.concat(
         [
             candidate_table(candidate_name(name, key), train["id"], a, test, b)
@@ -244,8 +232,3 @@ def run_reconstruction(
         reconstruction_run_id(method), train["id"], train_scores, test, test_scores
     )
     return run
-
-
-def reconstruction_run_id(method: str) -> str:
-    """A reconstruction run's id in the metrics table."""
-    return f"autoencoder/{method}"

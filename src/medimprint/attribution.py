@@ -7,19 +7,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from medimprint.clustering import REDUCERS, cluster, reduce_features
+from medimprint.clustering import cluster, reduce_features
 from medimprint.data import file_name
 from medimprint.errors import InputError
 from medimprint.kselect import DEFAULT_CRITERION, estimate_k
-from medimprint.metric_learning import METRIC_KINDS, GeneratorMetric
+from medimprint.metric_learning import GeneratorMetric
 from medimprint.metrics import CLUSTER_METRICS, bootstrap_interval
-
-#: Reducers: unsupervised (fit on the split being clustered) and metrics learned on the
-#: labelled training generators (applied to the test split).
-ATTRIBUTION_REDUCERS = (*REDUCERS, *METRIC_KINDS)
-K_MODES = ("given", "estimated")
-#: The view of the test images: as made (``clean``) or after a perturbation (`perturbations`).
-CLEAN = "clean"
+from medimprint.names import (
+    CLEAN,
+    K_MODES,
+    METRIC_KINDS,
+    REDUCERS,
+    attribution_run_id,
+    parse_attribution_run_id,
+)
 
 Metrics = dict[str, tuple[float, float, float]]
 
@@ -50,12 +51,8 @@ def split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
 def parse_run_id(run: str, **options: object) -> tuple[str, AttributionSetup, str]:
     """``(feature_set, setup, view)`` of a `run_id`; ``options`` fill the other setup fields
     (linkage, k_criterion, k_max, seed)."""
-    parts = run.split("/")
-    if len(parts) != 5 or not parts[3].startswith("k-"):
-        raise ValueError(f"not an attribution run id: {run!r}")
-    feature_set, reducer, method, k, view = parts
-    setup = AttributionSetup(reducer=reducer, method=method, k=k.removeprefix("k-"), **options)
-    return feature_set, setup, view
+    feature_set, reducer, method, k, view = parse_attribution_run_id(run)
+    return feature_set, AttributionSetup(reducer=reducer, method=method, k=k, **options), view
 
 
 def robustness_images(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -64,8 +61,8 @@ def robustness_images(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_id(feature_set: str, setup: AttributionSetup, view: str = CLEAN) -> str:
-    """A run's name in metrics.tsv: ``{features}/{reducer}/{method}/k-{k}/{view}``."""
-    return f"{feature_set}/{setup.reducer}/{setup.method}/k-{setup.k}/{view}"
+    """A run's name in metrics.tsv (`names.attribution_run_id`)."""
+    return attribution_run_id(feature_set, setup.reducer, setup.method, setup.k, view)
 
 
 def reduce_splits(
@@ -76,9 +73,7 @@ def reduce_splits(
         metric = GeneratorMetric(setup.reducer, seed=setup.seed).fit(train, labels)
         return metric.transform(train), metric.transform(test)
     if setup.reducer not in REDUCERS:
-        raise InputError(
-            f"unknown reducer {setup.reducer!r}; use one of {list(ATTRIBUTION_REDUCERS)}"
-        )
+        raise InputError(f"unknown reducer {setup.reducer!r}; use one of {list(REDUCERS)}")
     return (
         reduce_features(train, setup.reducer, seed=setup.seed),
         reduce_features(test, setup.reducer, seed=setup.seed),

@@ -24,10 +24,10 @@ import torch
 from monai.networks.nets import AutoEncoder
 
 from medimprint.checkpoints import load_model, save_model
-from medimprint.config import CODE_SPACE
 from medimprint.data import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
+from medimprint.names import CODE_SPACE
 from medimprint.progress import Progress
 from medimprint.torch_runtime import (
     EarlyStopping,

@@ -33,6 +33,18 @@ STATUSES = ("used", "not_used")
 # --------------------------------------------------------------------------- loading
 
 
+#: Slices-manifest columns giving the reference lungs of a slice (`lung_quality` reads them).
+BOX_COLUMNS = ("lung_bbox_y0", "lung_bbox_x0", "lung_bbox_y1", "lung_bbox_x1")
+REFERENCE_COLUMNS = ("file", "lung_area_ratio", *BOX_COLUMNS)
+
+
+def has_reference_lungs(manifest_csv: str | os.PathLike) -> bool:
+    """Whether a slices manifest names reference lungs (so the workflow measures the masks
+    against them). Read here, not in `lung_quality`, so that planning needs no plotting code."""
+    header = pd.read_csv(manifest_csv, nrows=0).columns
+    return all(column in header for column in REFERENCE_COLUMNS)
+
+
 def load_slices(
     pattern: str, manifest: str | None, image_size: int, *, keep_low_quality: bool = True
 ) -> tuple[np.ndarray, pd.DataFrame]:

@@ -43,16 +43,8 @@ from medimprint.membership import (
     group_keys,
     real_test_labels,
 )
+from medimprint.names import CLUSTERING_METHODS, DISTANCES, REGION_KS
 from medimprint.selection import candidate_name, candidate_table
-
-DISTANCES = ("min", "mean")
-METHODS = ("kmeans", "hierarchical")
-#: The default 30 values of k (the paper's runs used 4 to 60).
-DEFAULT_KS = (
-    *range(2, 11),
-    *range(12, 21, 2),
-    25, 30, 35, 40, 45, 50, 55, 60, 70, 80, 90, 100, 120, 150, 200, 250,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,15 +52,17 @@ class RegionSetup:
     """How one run clusters the generated images and picks k and the threshold."""
 
     method: str
-    ks: tuple[int, ...] = DEFAULT_KS
+    ks: tuple[int, ...] = REGION_KS
     linkage: str = "ward"
     max_points: int = 10_000
     folds: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"unknown clustering method {self.method!r}; use one of {METHODS}")
+        if self.method not in CLUSTERING_METHODS:
+            raise InputError(
+                f"unknown clustering method {self.method!r}; use one of {CLUSTERING_METHODS}"
+            )
         if self.linkage not in LINKAGES:
             raise InputError(f"unknown linkage {self.linkage!r}; use one of {list(LINKAGES)}")
         if not self.ks or min(self.ks) < 1:
@@ -101,11 +95,6 @@ class RegionRun:
             ],
             ignore_index=True,
         )
-
-
-def run_id(crop: str, backbone: str, method: str, distance: str) -> str:
-    """A region run's id in the metrics table."""
-    return f"regions/{crop}/{backbone}/{method}/{distance}"
 
 
 def cluster_centroids(

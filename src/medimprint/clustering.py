@@ -8,10 +8,12 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
+from medimprint.names import CLUSTERING_METHODS, PCA_REDUCERS
 
-#: Reducer name -> fraction of variance PCA keeps (None: no reduction).
-REDUCERS: dict[str, float | None] = {"none": None, "pca90": 0.90, "pca95": 0.95}
-METHODS = ("kmeans", "hierarchical")
+#: Reducer name (`names.PCA_REDUCERS`) -> fraction of variance PCA keeps (None: no reduction).
+REDUCERS: dict[str, float | None] = {
+    name: None if name == "none" else int(name.removeprefix("pca")) / 100 for name in PCA_REDUCERS
+}
 LINKAGES = ("ward", "average", "complete", "single")
 
 
@@ -40,5 +42,7 @@ def cluster(
             raise InputError(f"unknown linkage {linkage!r}; use one of {list(LINKAGES)}")
         model = AgglomerativeClustering(n_clusters=k, linkage=linkage)
     else:
-        raise InputError(f"unknown clustering method {method!r}; use one of {list(METHODS)}")
+        raise InputError(
+            f"unknown clustering method {method!r}; use one of {list(CLUSTERING_METHODS)}"
+        )
     return model.fit_predict(features).astype(int)

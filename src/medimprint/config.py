@@ -13,12 +13,11 @@ from typing import Any
 import yaml
 
 from medimprint.errors import InputError
+from medimprint.names import CODE_SPACE
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 #: Backbone weights that are not a file path.
 NAMED_WEIGHTS = ("imagenet", "random")
-#: The attack space of the membership autoencoder's bottleneck codes (not a backbone).
-CODE_SPACE = "autoencoder"
 #: Schema problems listed in one error before "... and N more".
 MAX_LISTED = 20
 

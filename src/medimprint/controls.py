@@ -30,14 +30,6 @@ from medimprint.membership import (
     training_labels,
 )
 
-#: The controls, by name.
-CONTROLS = ("labelled_neighbour", "nearest_generated")
-
-
-def run_id(control: str) -> str:
-    """A control's run id in the metrics table."""
-    return f"controls/{control}"
-
 
 def labelled_neighbour_scores(
     query: np.ndarray,

@@ -33,10 +33,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from medimprint.errors import InputError
 from medimprint.io import atomic_path
+from medimprint.names import GENERATOR_FAMILIES
 from medimprint.progress import Progress
 from medimprint.runtime import pick_device
-
-FAMILIES: tuple[str, ...] = ("vae", "dcgan", "upconv_gan", "pca_gaussian")
 
 #: Epochs that train each family on ~120 images of 64x64 in about 30-60 s on one CPU core.
 DEFAULT_EPOCHS: dict[str, int] = {"vae": 100, "dcgan": 150, "upconv_gan": 100, "pca_gaussian": 1}
@@ -69,9 +68,9 @@ _PCA_KEYS = ("mean", "components", "coef_mean", "coef_chol")
 
 
 def _check_family(family: str) -> None:
-    if family not in FAMILIES:
+    if family not in GENERATOR_FAMILIES:
         raise InputError(
-            f"unknown generator family {family!r}; valid families: {', '.join(FAMILIES)}"
+            f"unknown generator family {family!r}; valid families: {', '.join(GENERATOR_FAMILIES)}"
         )
 
 
@@ -419,9 +418,10 @@ def load_generator(path: str | os.PathLike, device: str | None = None) -> Traine
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise InputError(f"{path}: not a medimprint generator file; delete it and retrain")
     family = payload.get("family")
-    if family not in FAMILIES:
+    if family not in GENERATOR_FAMILIES:
         raise InputError(
-            f"{path}: unknown generator family {family!r}; valid families: {', '.join(FAMILIES)}"
+            f"{path}: unknown generator family {family!r}; valid families: "
+            f"{', '.join(GENERATOR_FAMILIES)}"
         )
     try:
         size = int(payload["image_size"])

@@ -40,8 +40,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import kneighbors_graph
 
-from medimprint.clustering import METHODS, cluster, reduce_features
+from medimprint.clustering import cluster, reduce_features
 from medimprint.errors import InputError
+from medimprint.names import CLUSTERING_METHODS
 
 K_CRITERIA = ("silhouette", "eigengap", "gap")
 #: The criterion that recovered the true k most often in the measurements above.
@@ -61,8 +62,10 @@ GAP_SAMPLE = 1000
 def _check(features: np.ndarray, k_min: int, k_max: int, criterion: str, method: str) -> None:
     if criterion not in K_CRITERIA:
         raise InputError(f"unknown k criterion {criterion!r}; use one of {list(K_CRITERIA)}")
-    if method not in METHODS:
-        raise InputError(f"unknown clustering method {method!r}; use one of {list(METHODS)}")
+    if method not in CLUSTERING_METHODS:
+        raise InputError(
+            f"unknown clustering method {method!r}; use one of {list(CLUSTERING_METHODS)}"
+        )
     if features.ndim != 2 or not np.isfinite(features).all():
         raise InputError(f"features must be a finite 2-D array, got shape {features.shape}")
     n = len(features)

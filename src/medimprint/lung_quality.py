@@ -18,14 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image, UnidentifiedImageError
 
+from medimprint.build import BOX_COLUMNS, REFERENCE_COLUMNS
 from medimprint.data import load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.lungs import bounding_box, box_iou
 
-#: Manifest columns giving the reference lungs of a slice.
-BOX_COLUMNS = ("lung_bbox_y0", "lung_bbox_x0", "lung_bbox_y1", "lung_bbox_x1")
-REFERENCE_COLUMNS = ("file", "lung_area_ratio", *BOX_COLUMNS)
 #: Colours of the mask and of the optional second (reference) mask in overlay figures.
 MASK_COLOUR, REFERENCE_COLOUR = "#ff7f0e", "#17becf"
 
@@ -268,9 +266,3 @@ def segmentation_report(
         labels=(row["segmenter"], "classical"),
     )
     return pd.DataFrame([row]), figure
-
-
-def has_reference_lungs(manifest_csv: str | os.PathLike) -> bool:
-    """Whether a slices manifest names reference lungs (the columns `reference_lungs` reads)."""
-    header = pd.read_csv(manifest_csv, nrows=0).columns
-    return all(column in header for column in REFERENCE_COLUMNS)

@@ -24,6 +24,7 @@ from skimage.segmentation import clear_border
 
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, read_store, stream_store
+from medimprint.names import CROPS
 
 #: Smallest lung component kept, as a fraction of the image area.
 MIN_LUNG_FRACTION = 0.002
@@ -89,10 +90,6 @@ def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float
     return inter / (area(a) + area(b) - inter)
 
 
-#: The paper's image regions: the whole slice, the lungs only, everything but the lungs.
-REGIONS = ("full", "lung", "outer")
-
-
 def crop_region(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     """The ``region`` of a slice given its lung ``mask``, as in the paper.
 
@@ -100,8 +97,8 @@ def crop_region(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     of the side) with non-lung pixels set to 0 (the whole slice, zeroed, when no lung is
     visible); ``outer``: the slice with lung pixels 0.
     """
-    if region not in REGIONS:
-        raise ValueError(f"unknown region {region!r}; use one of {list(REGIONS)}")
+    if region not in CROPS:
+        raise ValueError(f"unknown region {region!r}; use one of {list(CROPS)}")
     if mask.shape != image.shape:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
     if region == "full":
@@ -149,8 +146,8 @@ class RegionCrop:
     lung mask read by id from a mask store (opened lazily, so it can go to loader workers)."""
 
     def __init__(self, masks_path: str | os.PathLike, region: str) -> None:
-        if region not in REGIONS:
-            raise ValueError(f"unknown region {region!r}; use one of {list(REGIONS)}")
+        if region not in CROPS:
+            raise ValueError(f"unknown region {region!r}; use one of {list(CROPS)}")
         self.masks_path, self.region = str(masks_path), region
         ids, _, _ = read_store(masks_path, [])
         self.rows = {image_id: row for row, image_id in enumerate(ids)}

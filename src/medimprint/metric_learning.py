@@ -41,8 +41,8 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from medimprint.clustering import reduce_features
 from medimprint.errors import InputError
+from medimprint.names import METRIC_KINDS
 
-METRIC_KINDS = ("lda", "lda_pca", "whiten")
 #: The kind that separated an unseen generator best in the measurements above.
 DEFAULT_KIND = "whiten"
 #: lda_pca with n_components None keeps residual components up to this variance fraction.

@@ -20,9 +20,6 @@ from medimprint.errors import InputError
 _PATTERN = re.compile(r"^(jpeg|resize)([0-9]{1,3})$")
 _RANGES = {"jpeg": (1, 100), "resize": (10, 99)}
 
-#: Regular expression matching every valid perturbation name (for wildcard constraints).
-NAME_REGEX = r"jpeg(100|[1-9][0-9]?)|resize([1-9][0-9])"
-
 
 def parse_perturbation(name: str) -> tuple[str, int]:
     """``"jpeg90"`` -> ``("jpeg", 90)``; an invalid name raises `InputError` saying the forms."""

@@ -7,9 +7,9 @@ import html
 import numpy as np
 import pandas as pd
 
-from medimprint.attribution import CLEAN
 from medimprint.groups import ESTIMATED
 from medimprint.membership import select_run as select_membership_run
+from medimprint.names import CLEAN
 
 STYLE = """<style>
 body { font-family: sans-serif; margin: 1.5em; }

@@ -5,24 +5,32 @@ import re
 
 from snakemake.utils import validate
 
-from medimprint.attribution import CLEAN
-from medimprint.attack_runs import (
-    ATTACKS,
-    RECONSTRUCTION_RUNS,
-    reconstruction_run_id,
-    runs_in,
-)
-from medimprint.attack_runs import run_id as attack_run_id
-from medimprint.build import generator_plan
-from medimprint.cluster_distances import DEFAULT_KS, DISTANCES
-from medimprint.cluster_distances import run_id as region_run_id
-from medimprint.controls import CONTROLS
 from medimprint.backbones import downloads_weights
-from medimprint.config import CODE_SPACE, NAMED_WEIGHTS, check_config, check_schema
+from medimprint.build import generator_plan, has_reference_lungs
+from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
 from medimprint.data import dataset_files, files_digest, label_file
 from medimprint.errors import InputError
-from medimprint.lung_quality import has_reference_lungs
-from medimprint.perturbations import NAME_REGEX as PERTURBATION_REGEX
+from medimprint.names import (
+    ATTACKS,
+    CLEAN,
+    CLUSTERING_METHODS,
+    CODE_SPACE,
+    CONTROLS,
+    CROPS,
+    DISTANCES,
+    ENSEMBLE_RUN,
+    GENERATOR_FAMILIES,
+    K_MODES,
+    PERTURBATION_REGEX,
+    RECONSTRUCTION_RUNS,
+    REDUCERS,
+    REGION_KS,
+    attack_run_id,
+    attribution_run_id,
+    reconstruction_run_id,
+    region_run_id,
+    runs_in,
+)
 
 try:  # short messages naming each bad key first; then Snakemake's check fills in defaults
     check_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -42,7 +50,7 @@ ATTRIBUTION_BACKBONES = config["attribution"].get("backbones", BACKBONES)
 FEATURE_SETS = ATTRIBUTION_BACKBONES + list(COMBINED)
 REGIONS = config["membership"]
 REGIONS_BACKBONES = REGIONS.get("backbones", BACKBONES)
-REGIONS_KS = REGIONS.get("k", list(DEFAULT_KS))
+REGIONS_KS = REGIONS.get("k", list(REGION_KS))
 SEGMENTER = config["segmentation"]["method"]
 ATTACK_SPACES = config["attacks"].get("spaces", BACKBONES)
 # Test images as made, and after each perturbation of the robustness runs.
@@ -61,14 +69,14 @@ wildcard_constraints:
     feature_set=_alternatives(FEATURE_SETS),
     view=f"{CLEAN}|{PERTURBATION_REGEX}",
     perturbation=PERTURBATION_REGEX,
-    crop="full|lung|outer",
-    reducer="none|pca90|pca95|lda|lda_pca|whiten",
-    kmode="given|estimated",
-    method="kmeans|hierarchical",
-    distance="|".join(DISTANCES),
+    crop=_alternatives(CROPS),
+    reducer=_alternatives(REDUCERS),
+    kmode=_alternatives(K_MODES),
+    method=_alternatives(CLUSTERING_METHODS),
+    distance=_alternatives(DISTANCES),
     attack=_alternatives(ATTACKS),
     space=_alternatives([*BACKBONES, CODE_SPACE]),
-    family="vae|dcgan|upconv_gan|pca_gaussian",
+    family=_alternatives(GENERATOR_FAMILIES),
     database="[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
@@ -208,8 +216,7 @@ def attribution_runs(dataset, views=VIEWS):
         config["attribution"]["methods"],
         config["attribution"]["k"],
     ):
-        run = f"{feature_set}/{reducer}/{method}/k-{kmode}/{view}"
-        runs[run] = (
+        runs[attribution_run_id(feature_set, reducer, method, kmode, view)] = (
             f"results/{dataset}/attribution/{feature_set}/{view}/"
             f"{reducer}_{method}_k-{kmode}"
         )

@@ -356,7 +356,7 @@ rule membership_attack_figures:
     params:
         runs=lambda wildcards: ensemble_members(wildcards.dataset)
         | {
-            "attacks/ensemble": f"results/{wildcards.dataset}/membership/attacks/ensemble.tsv"
+            ENSEMBLE_RUN: f"results/{wildcards.dataset}/membership/attacks/ensemble.tsv"
         },
     script:
         "../scripts/membership_attack_figures.py"

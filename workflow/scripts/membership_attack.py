@@ -1,12 +1,13 @@
 """One membership attack (GAN-Leaks, Monte Carlo or DOMIAS) in one feature space."""
 
-from medimprint.attack_runs import run_attack, run_id
+from medimprint.attack_runs import run_attack
 from medimprint.data import read_manifest
 from medimprint.features import read_features
 from medimprint.groups import read_groups
 from medimprint.io import write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
+from medimprint.names import attack_run_id
 from medimprint.runtime import job
 
 with job(snakemake) as log:
@@ -30,5 +31,5 @@ with job(snakemake) as log:
     write_table(snakemake.output.candidates, run.candidates)
     write_table(
         snakemake.output.metrics,
-        metric_rows(w.dataset, "membership", run_id(w.attack, w.space), run.metrics),
+        metric_rows(w.dataset, "membership", attack_run_id(w.attack, w.space), run.metrics),
     )

@@ -2,12 +2,13 @@
 
 import pandas as pd
 
-from medimprint.controls import CONTROLS, run_controls, run_id
+from medimprint.controls import run_controls
 from medimprint.data import read_manifest
 from medimprint.groups import load_pixels, read_groups
 from medimprint.io import write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
+from medimprint.names import CONTROLS, control_run_id
 from medimprint.runtime import job
 
 with job(snakemake):
@@ -28,6 +29,8 @@ with job(snakemake):
     ):
         write_run(runs[name].scores, scores_path, submission_path)
         metrics.append(
-            metric_rows(snakemake.wildcards.dataset, "membership", run_id(name), runs[name].metrics)
+            metric_rows(
+                snakemake.wildcards.dataset, "membership", control_run_id(name), runs[name].metrics
+            )
         )
     write_table(snakemake.output.metrics, pd.concat(metrics, ignore_index=True))

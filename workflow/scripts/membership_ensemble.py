@@ -6,6 +6,7 @@ from medimprint.groups import read_groups
 from medimprint.io import read_table, write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
+from medimprint.names import ENSEMBLE_RUN
 from medimprint.runtime import job
 
 with job(snakemake) as log:
@@ -25,5 +26,5 @@ with job(snakemake) as log:
     write_table(snakemake.output.subsets, subsets)
     write_table(
         snakemake.output.metrics,
-        metric_rows(snakemake.wildcards.dataset, "membership", "attacks/ensemble", run.metrics),
+        metric_rows(snakemake.wildcards.dataset, "membership", ENSEMBLE_RUN, run.metrics),
     )

@@ -2,12 +2,13 @@
 
 import pandas as pd
 
-from medimprint.attack_runs import RECONSTRUCTION_RUNS, reconstruction_run_id, run_reconstruction
+from medimprint.attack_runs import run_reconstruction
 from medimprint.data import read_manifest
 from medimprint.groups import read_groups
 from medimprint.io import read_store, write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
+from medimprint.names import RECONSTRUCTION_RUNS, reconstruction_run_id
 from medimprint.runtime import job
 
 with job(snakemake):

@@ -3,13 +3,14 @@ clustering method (both distances)."""
 
 import pandas as pd
 
-from medimprint.cluster_distances import DISTANCES, RegionSetup, run_id, run_regions
+from medimprint.cluster_distances import RegionSetup, run_regions
 from medimprint.data import read_manifest
 from medimprint.features import read_features
 from medimprint.groups import read_groups
 from medimprint.io import write_table
 from medimprint.membership import write_run
 from medimprint.metrics import metric_rows
+from medimprint.names import DISTANCES, region_run_id
 from medimprint.runtime import job
 
 with job(snakemake) as log:
@@ -33,7 +34,7 @@ with job(snakemake) as log:
         run = runs[distance]
         log.info("%s: k=%d threshold=%.4g", distance, run.k, run.threshold)
         write_run(run.scores, scores_path, submission_path)
-        name = run_id(w.crop, w.backbone, w.method, distance)
+        name = region_run_id(w.crop, w.backbone, w.method, distance)
         metrics.append(metric_rows(w.dataset, "membership", name, run.metrics))
         searches.append(run.search.assign(distance=distance))
         candidates.append(run.candidates(name))

@@ -3,7 +3,6 @@ estimate and test figures beside the controls, its submission and ROC figure."""
 
 import pandas as pd
 
-from medimprint.controls import CONTROLS, run_id
 from medimprint.data import read_manifest
 from medimprint.figures import save_figure
 from medimprint.groups import groups_by_id
@@ -11,6 +10,7 @@ from medimprint.io import read_table, write_table
 from medimprint.membership import real_test_ids, real_test_labels, training_labels, write_run
 from medimprint.membership_figures import roc_figure
 from medimprint.metrics import read_metrics, run_metrics
+from medimprint.names import CONTROLS, control_run_id
 from medimprint.runtime import job
 from medimprint.selection import nested_folds, select, summary
 
@@ -33,7 +33,7 @@ with job(snakemake) as log:
     )
     log.info("chosen on the training split: %s", chosen.choice)
     controls = read_metrics([snakemake.input.controls])
-    by_control = {name: run_metrics(controls, run_id(name)) for name in CONTROLS}
+    by_control = {name: run_metrics(controls, control_run_id(name)) for name in CONTROLS}
     row = summary(dataset, chosen, by_control, groups_table)
     log.info("answer:\n%s", row.T.to_string())
     write_table(snakemake.output.table, row)
@@ -41,5 +41,5 @@ with job(snakemake) as log:
     write_run(chosen.scores, snakemake.output.scores, snakemake.output.submission)
     curves = {f"chosen: {chosen.choice.candidate}": chosen.scores}
     for name, path in zip(CONTROLS, snakemake.input.control_scores, strict=True):
-        curves[run_id(name)] = read_table(path)
+        curves[control_run_id(name)] = read_table(path)
     save_figure(roc_figure(curves), snakemake.output.roc)
