@@ -100,7 +100,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         config = make_layout(root / "data", args.scale)
-        total = sum(1 for _ in (root / "data").glob("*/**/*.png")) - 64
+        pngs = (root / "data").glob("*/**/*.png")
+        total = sum(1 for path in pngs if path.parent.name != "pool")  # not the link sources
         path = root / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         work = root / "work"

@@ -141,14 +141,15 @@ def ingest(
     if plan is None:  # no usable root or task section: nothing more can be checked
         raise problems.error()
     found = _resolve(plan, problems)
-    _check_ids(found, problems)
+    ids = _ids(found)
+    _check_ids(found, ids, problems)
     paths = list(dict.fromkeys(path for _, path in found))
     shapes, constant = _check_images(paths, workers, problems)
     _check_sizes(paths, shapes, problems)
     _check_constant(found, shapes, constant, problems)
     labels = _read_labels(plan, found, problems)
     problems.raise_if_any()
-    return _manifest(found, labels)
+    return _manifest(found, ids, labels)
 
 
 def dataset_files(spec: Mapping[str, Any]) -> list[str]:
@@ -157,7 +158,7 @@ def dataset_files(spec: Mapping[str, Any]) -> list[str]:
     plan = _plan(spec, _Problems("dataset"))
     if plan is None:
         return []
-    return [path for _, path in _resolve(plan, _Problems("dataset"))] + label_file(spec)
+    return [path for _, path in _resolve(plan, _Problems("dataset"))] + _label_files(plan)
 
 
 def files_digest(paths: Iterable[str | os.PathLike]) -> str:
@@ -178,8 +179,7 @@ def files_digest(paths: Iterable[str | os.PathLike]) -> str:
 def label_file(spec: Mapping[str, Any]) -> list[str]:
     """The dataset's test label file when it exists ([] otherwise), for the workflow's DAG."""
     plan = _plan(spec, _Problems("dataset"))
-    labels = None if plan is None else _labels_path(plan)
-    return [str(labels)] if labels is not None and labels.is_file() else []
+    return [] if plan is None else _label_files(plan)
 
 
 def file_name(image_id: str) -> str:
@@ -424,10 +424,11 @@ def _empty_message(root: Path, source: _Source) -> str:
     )
 
 
-def _check_ids(found: list[tuple[_Source, str]], problems: _Problems) -> None:
+def _check_ids(found: list[tuple[_Source, str]], ids: list[str], problems: _Problems) -> None:
     """Ids (file stems) must use `ID_PATTERN`, each file must have one role, and a stem may
     appear once per source: within the test folder, one generator's folder, one role folder.
-    (The same stem in two role folders names two images; `_manifest` keeps them apart.)"""
+    (The same stem in two role folders names two images; ``ids``, from `_ids`, keep them
+    apart, and must not give two sources' images one id.)"""
     by_path: dict[str, list[_Source]] = defaultdict(list)
     by_stem: dict[tuple[str, str], list[str]] = defaultdict(list)
     for source, path in found:
@@ -454,7 +455,7 @@ def _check_ids(found: list[tuple[_Source, str]], problems: _Problems) -> None:
                 "but one",
             )
     keys_of: dict[str, set[str]] = defaultdict(set)
-    for (source, _), id_ in zip(found, _ids(found), strict=True):
+    for (source, _), id_ in zip(found, ids, strict=True):
         keys_of[id_].add(source.key)
     for id_, keys in keys_of.items():
         if len(keys) > 1:  # e.g. a generator named "test" beside attribution.test
@@ -571,6 +572,12 @@ def _read_labels(
     if test:
         _match_labels(path, labels, test, found, problems)
     return labels
+
+
+def _label_files(plan: _Plan) -> list[str]:
+    """The test label file when it exists, else nothing."""
+    labels = _labels_path(plan)
+    return [str(labels)] if labels is not None and labels.is_file() else []
 
 
 def _labels_path(plan: _Plan) -> Path | None:
@@ -693,9 +700,11 @@ def _ids(found: list[tuple[_Source, str]]) -> list[str]:
     ]
 
 
-def _manifest(found: list[tuple[_Source, str]], labels: dict[str, str] | None) -> pd.DataFrame:
+def _manifest(
+    found: list[tuple[_Source, str]], ids: list[str], labels: dict[str, str] | None
+) -> pd.DataFrame:
     rows = []
-    for (source, path), id_ in zip(found, _ids(found), strict=True):
+    for (source, path), id_ in zip(found, ids, strict=True):
         label = source.label
         if source.split == "test" and labels is not None:
             label = labels.get(Path(path).stem, "")
