@@ -2,9 +2,9 @@
 
 Writes N procedural CT-like 8-bit PNGs (the demo phantom) to a temporary folder and, in a fresh
 process per (backbone, N), times the library call the workflow's ``extract_features`` rule makes
-(`medimprint.features.extract_to_store`: PNG decoding, preprocessing, forward pass and the HDF5
-write), after building the extractor and two warm-up batches. For the torch backbones (those
-`build_extractor` returns as a `TorchExtractor`) the same process then times the raw forward
+(`medimprint.features.stores.extract_to_store`: PNG decoding, preprocessing, forward pass and
+the HDF5 write), after building the extractor and two warm-up batches. For the torch backbones
+(those `build_extractor` returns as a `TorchExtractor`) the same process then times the raw forward
 pass of the same model on the same device, batch size and fp32 precision: N preprocessed
 float32 ``batch x 3 x S x S`` channels-last tensors already on the device, ``model(x)`` under
 ``torch.inference_mode()`` after two warm-up batches (synchronised on CUDA). ``ratio`` is the
@@ -38,8 +38,8 @@ import pandas as pd
 import yaml
 from fresh_process import measure
 
-from medimprint.backbones import get_spec
-from medimprint.demo import phantom_slices
+from medimprint.benchmark.phantom import phantom_slices
+from medimprint.features.backbones import get_spec
 from medimprint.io import write_gray_png
 
 #: The luna16 config's backbones: the torch CNNs, then the fingerprints and pixels.
@@ -61,13 +61,13 @@ CHILD = """
 import json, os, resource, sys, time
 args = json.loads(sys.argv[1])
 if args["threads"]:  # as the workflow's job(): OMP_NUM_THREADS before torch is imported
-    from medimprint.runtime import setup_job
+    from medimprint.runtime.jobs import setup_job
     setup_job(None, args["threads"])
 import numpy as np
 import pandas as pd
 import torch
-from medimprint.backbones import TorchExtractor, _ieee_fp32, build_extractor
-from medimprint.features import extract_to_store
+from medimprint.features.backbones import TorchExtractor, _ieee_fp32, build_extractor
+from medimprint.features.stores import extract_to_store
 n, batch = args["n"], args["batch_size"]
 start = time.perf_counter()
 extractor = build_extractor(
@@ -87,7 +87,7 @@ if args["steady_state"]:  # one-off imports of the store's attributes (torchvisi
 setup_s = time.perf_counter() - start
 workers = args["num_workers"]
 if workers is None:  # as the workflow script: loader_workers(the rule's threads, device)
-    from medimprint.features import loader_workers
+    from medimprint.features.stores import loader_workers
     workers = loader_workers(args["threads"] or os.cpu_count(), device)
 manifest = pd.read_csv(args["manifest"], sep="\\t", dtype=str).head(n)
 start = time.perf_counter()

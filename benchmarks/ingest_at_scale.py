@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from medimprint.demo import phantom_slices
+from medimprint.benchmark.phantom import phantom_slices
 from medimprint.io import write_gray_png
 
 REPO = Path(__file__).resolve().parents[1]

@@ -41,8 +41,10 @@ STAGES = ("hierarchical", "kmeans", "gan_leaks", "monte_carlo", "domias")
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-from medimprint.attacks import choose_epsilon, domias_scores, gan_leaks_scores, monte_carlo_scores
-from medimprint.cluster_distances import RegionSetup, cluster_centroids
+from medimprint.membership.attacks import (
+    choose_epsilon, domias_scores, gan_leaks_scores, monte_carlo_scores,
+)
+from medimprint.membership.regions import RegionSetup, cluster_centroids
 from medimprint.names import REGION_KS
 args = json.loads(sys.argv[1])
 n, dim, queries, n_ref = args["n"], args["dim"], args["queries"], args["reference"]

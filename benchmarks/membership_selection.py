@@ -20,7 +20,7 @@ from fresh_process import measure
 CODE = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from medimprint.selection import candidate_table, select
+from medimprint.membership.selection import candidate_table, select
 args = json.loads(sys.argv[1])
 n, c = args["images"], args["candidates"]
 rng = np.random.default_rng(0)

@@ -4,11 +4,11 @@ fixtures). Each case is checked at the layer that owns it and must end either in
 gray RGB image read as gray with a warning); never in another exception, a hang or a partial
 output.
 
-Layers: ``image``, ``dataset`` and ``labels`` run `medimprint.data.ingest`, as the workflow's
-ingest script does; ``config`` runs `medimprint.config.check_schema` then `check_config`, as
-workflow/rules/common.smk does; ``membership`` and ``features`` call the library functions that
-meet the input. The ``test_workflow_*`` tests run a few cases through Snakemake: non-zero exit,
-one clear message, no traceback, no output file.
+Layers: ``image``, ``dataset`` and ``labels`` run `medimprint.data.validation.ingest`, as the
+workflow's ingest script does; ``config`` runs `medimprint.config.check_schema` then
+`check_config`, as workflow/rules/common.smk does; ``membership`` and ``features`` call the
+library functions that meet the input. The ``test_workflow_*`` tests run a few cases through
+Snakemake: non-zero exit, one clear message, no traceback, no output file.
 
 Unreadable files: permissions do not stop root, so when the tests run as root (as in this
 project's containers) `_deny` makes opening or listing the chmod-000 path raise the
@@ -36,13 +36,18 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, snakemake
+from layouts import SIZE, attribution_layout, membership_layout, noise, png
 from PIL import Image
-from test_data import SIZE, attribution_layout, membership_layout, noise, png
 
 from medimprint.config import check_config, check_schema
-from medimprint.data import ingest, read_manifest
+from medimprint.data.manifest import read_manifest
+from medimprint.data.validation import ingest
 from medimprint.errors import InputError
-from medimprint.membership import cross_validated_decisions, feature_splits, training_labels
+from medimprint.membership.decisions import (
+    cross_validated_decisions,
+    feature_splits,
+    training_labels,
+)
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -251,8 +256,8 @@ def _class_of_one(tmp: Path, _: pytest.MonkeyPatch) -> Callable[[], Any]:
 
 def _constant_features(tmp: Path, _: pytest.MonkeyPatch) -> Callable[[], Any]:
     def run() -> dict[str, np.ndarray]:
-        from medimprint.backbones import build_extractor
-        from medimprint.features import standardise_blocks
+        from medimprint.features.backbones import build_extractor
+        from medimprint.features.stores import standardise_blocks
 
         black = np.zeros((6, *SIZE), dtype=np.uint8)
         out = {name: build_extractor(name)(black) for name in ("lbp", "dct", "pixels")}

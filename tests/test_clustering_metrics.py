@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medimprint.attribution import AttributionSetup, run_attribution, submission
+from medimprint.attribution.runs import AttributionSetup, run_attribution, submission
 from medimprint.clustering import cluster, reduce_features
 from medimprint.errors import InputError
-from medimprint.metrics import CLUSTER_METRICS, bootstrap_interval, metric_rows, purity
+from medimprint.evaluation import CLUSTER_METRICS, bootstrap_interval, metric_rows, purity
 
 
 def blobs(n_per: int, k: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
@@ -129,7 +129,7 @@ def test_learned_metric_reports_test_only():
 
 
 def test_report_grid_has_the_papers_layout():
-    from medimprint.report import attribution_table, metrics_html
+    from medimprint.report.tables import attribution_table, metrics_html
 
     nan = float("nan")
     rows = pd.concat(
@@ -155,7 +155,7 @@ def test_report_grid_has_the_papers_layout():
 
 
 def test_run_ids_round_trip():
-    from medimprint.attribution import parse_run_id, run_id
+    from medimprint.attribution.runs import parse_run_id, run_id
 
     setup = AttributionSetup(reducer="pca95", method="hierarchical", k="estimated", seed=3)
     run = run_id("lbp+dct", setup, "jpeg90")
@@ -177,7 +177,7 @@ def grid_rows(values: dict[str, tuple[float, float]]) -> pd.DataFrame:
 
 
 def test_run_for_the_figures_is_chosen_on_training_labels_only():
-    from medimprint.report import select_run
+    from medimprint.report.tables import select_run
 
     rows = grid_rows(
         {
@@ -195,7 +195,7 @@ def test_run_for_the_figures_is_chosen_on_training_labels_only():
 
 
 def test_robustness_table_shows_the_change_per_perturbation():
-    from medimprint.report import attribution_table, robustness_table
+    from medimprint.report.tables import attribution_table, robustness_table
 
     rows = grid_rows(
         {

@@ -1,15 +1,13 @@
 """Config checks beyond the schema."""
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
 from medimprint.config import check_config
 from medimprint.errors import InputError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -53,7 +51,7 @@ def test_bad_config_names_the_key(config, edit, message):
 
 
 def test_schema_default_k_criterion_is_the_measured_one():
-    from medimprint.kselect import DEFAULT_CRITERION
+    from medimprint.attribution.k_estimation import DEFAULT_CRITERION
 
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     k_criterion = schema["properties"]["attribution"]["properties"]["k_criterion"]

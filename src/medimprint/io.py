@@ -1,4 +1,5 @@
-"""Reading and writing images, tables and HDF5 stores, atomically and with validation."""
+"""Reading and writing images, tables and HDF5 stores, atomically and with validation; reading
+many images on a thread pool."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import contextlib
 import os
 import secrets
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import h5py
 import numpy as np
@@ -18,6 +22,9 @@ from medimprint.errors import InputError
 
 #: Largest image accepted (pixels); larger headers are refused before decoding.
 MAX_PIXELS = 4096 * 4096
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @contextlib.contextmanager
@@ -264,3 +271,50 @@ def row_positions(stored: Sequence[str], wanted: Sequence[str]) -> tuple[np.ndar
     missing = [i for i in wanted if i not in index]
     rows = np.array([index[i] for i in wanted if i in index], dtype=int)
     return rows, missing
+
+
+#: Warnings of one kind re-emitted from a batch of image reads before a summary.
+MAX_WARNINGS = 3
+
+
+def _default_workers() -> int:
+    """Threads for image decoding: the CPUs this process may use, at most 16."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(16, cpus))
+
+
+def thread_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int | None) -> list[_R]:
+    """``[fn(x) for x in items]`` on a thread pool, in order; warnings are summarised.
+
+    Warnings raised in the workers are recorded (the warnings state is process-wide, so do not
+    change warning filters from other threads meanwhile) and re-emitted at most `MAX_WARNINGS`
+    per category, then one summary, so 30,000 similar warnings do not flood the log.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pool = ThreadPoolExecutor(max_workers=workers or _default_workers())
+        try:
+            results = list(pool.map(fn, items))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    _reemit(caught)
+    return results
+
+
+def _reemit(caught: list[warnings.WarningMessage]) -> None:
+    by_category: dict[type[Warning], list[warnings.WarningMessage]] = defaultdict(list)
+    for record in sorted(caught, key=lambda r: str(r.message)):  # threads finish in any order
+        by_category[record.category].append(record)
+    for category, records in by_category.items():
+        for record in records[:MAX_WARNINGS]:
+            warnings.warn_explicit(record.message, category, record.filename, record.lineno)
+        if len(records) > MAX_WARNINGS:
+            warnings.warn(
+                f"... and {len(records) - MAX_WARNINGS} more {category.__name__}s like these "
+                "while reading images",
+                category,
+                stacklevel=3,
+            )

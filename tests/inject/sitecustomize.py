@@ -4,7 +4,7 @@ enabled by putting this folder on PYTHONPATH:
 - ``MEDIMPRINT_TEST_NO_NETWORK=<folder>``: sockets may not connect anywhere (only AF_UNIX);
   each attempt raises ``OSError`` and is recorded as a file in ``<folder>``.
 - ``MEDIMPRINT_TEST_FAIL_RULE=<rule>``: the job of that rule raises ``MemoryError`` (a simulated
-  out-of-memory) as soon as its script enters `medimprint.runtime.job`.
+  out-of-memory) as soon as its script enters `medimprint.runtime.jobs.job`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ if _record:
 
 _fail_rule = os.environ.get("MEDIMPRINT_TEST_FAIL_RULE")
 if _fail_rule:
-    import medimprint.runtime as _runtime
+    import medimprint.runtime.jobs as _runtime
 
     _job = _runtime.job
 

@@ -5,10 +5,10 @@ import re
 
 from snakemake.utils import validate
 
-from medimprint.backbones import downloads_weights
-from medimprint.build import generator_plan, has_reference_lungs
+from medimprint.features.backbones import downloads_weights
+from medimprint.benchmark.build import generator_plan, has_reference_lungs
 from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
-from medimprint.data import dataset_files, files_digest, label_file
+from medimprint.data.validation import dataset_files, files_digest, label_file
 from medimprint.errors import InputError
 from medimprint.names import (
     ATTACKS,

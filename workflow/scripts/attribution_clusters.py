@@ -1,11 +1,11 @@
 """Cluster a dataset's synthetic images by generator for one run of the grid."""
 
-from medimprint.attribution import AttributionSetup, run_attribution, run_id, submission
-from medimprint.data import read_manifest
-from medimprint.features import load_feature_set
+from medimprint.attribution.runs import AttributionSetup, run_attribution, run_id, submission
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import metric_rows
+from medimprint.features.stores import load_feature_set
 from medimprint.io import write_table
-from medimprint.metrics import metric_rows
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     w, params = snakemake.wildcards, snakemake.params

@@ -1,13 +1,13 @@
 """The report's attribution figures for the run chosen on the labelled training split."""
 
-from medimprint.attribution import parse_run_id
-from medimprint.data import read_manifest
-from medimprint.features import load_feature_set
-from medimprint.figures import attribution_figures
+from medimprint.attribution.runs import parse_run_id
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import read_metrics
+from medimprint.features.stores import load_feature_set
 from medimprint.io import read_table
-from medimprint.metrics import read_metrics
-from medimprint.report import select_run
-from medimprint.runtime import job
+from medimprint.report.attribution_figures import write_attribution_figures
+from medimprint.report.tables import select_run
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     params = snakemake.params
@@ -15,7 +15,7 @@ with job(snakemake) as log:
     log.info("figures of run %s", run)
     feature_set, setup, _ = parse_run_id(run, linkage=params.linkage, seed=params.seed)
     ids, features = load_feature_set(params.stores[feature_set])
-    attribution_figures(
+    write_attribution_figures(
         read_manifest(snakemake.input.manifest),
         ids,
         features,

@@ -1,9 +1,9 @@
 """Bottleneck codes of every image of a membership database: a feature space for the attacks
 learned on its generated images."""
 
-from medimprint.autoencoder import codes_to_store, load_checkpoint
-from medimprint.data import read_manifest
-from medimprint.runtime import job, pick_device
+from medimprint.data.manifest import read_manifest
+from medimprint.membership.autoencoder import codes_to_store, load_checkpoint
+from medimprint.runtime.jobs import job, pick_device
 
 with job(snakemake):
     model, meta = load_checkpoint(snakemake.input.model)

@@ -4,12 +4,12 @@ With a ``perturbation`` wildcard (robustness runs), only the test images are ext
 the perturbation.
 """
 
-from medimprint.attribution import robustness_images
-from medimprint.backbones import build_extractor
-from medimprint.data import read_manifest
-from medimprint.features import extract_to_store, loader_workers
-from medimprint.lungs import RegionCrop
-from medimprint.runtime import job
+from medimprint.attribution.runs import robustness_images
+from medimprint.data.manifest import read_manifest
+from medimprint.features.backbones import build_extractor
+from medimprint.features.stores import extract_to_store, loader_workers
+from medimprint.runtime.jobs import job
+from medimprint.segmentation.classical import RegionCrop
 
 with job(snakemake) as log:
     perturbation = snakemake.wildcards.get("perturbation")

@@ -2,9 +2,9 @@
 
 import json
 
-from medimprint.backbones import fetch_weights
+from medimprint.features.backbones import fetch_weights
 from medimprint.io import atomic_path
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     backbone, weights = snakemake.wildcards.backbone, snakemake.params.weights

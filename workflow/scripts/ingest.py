@@ -1,7 +1,8 @@
 """Validate one dataset's folders and write its manifest."""
 
-from medimprint.data import ingest, write_manifest
-from medimprint.runtime import job
+from medimprint.data.manifest import write_manifest
+from medimprint.data.validation import ingest
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     manifest = ingest(

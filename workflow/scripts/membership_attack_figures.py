@@ -1,12 +1,12 @@
 """ROC curves of a dataset's method-B runs, attacks and ensemble, the autoencoder's training
 curve and error-map examples, for the report."""
 
-from medimprint.autoencoder import load_checkpoint, training_examples
-from medimprint.data import read_manifest
-from medimprint.figures import save_figure
+from medimprint.data.manifest import read_manifest
 from medimprint.io import read_table
-from medimprint.membership_figures import error_examples, roc_figure, training_curve
-from medimprint.runtime import job
+from medimprint.membership.autoencoder import load_checkpoint, training_examples
+from medimprint.report.attribution_figures import save_figure
+from medimprint.report.membership_figures import error_examples, roc_figure, training_curve
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     scores = {run: read_table(path) for run, path in snakemake.params.runs.items()}

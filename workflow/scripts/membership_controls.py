@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from medimprint.controls import run_controls
-from medimprint.data import read_manifest
-from medimprint.groups import load_pixels, read_groups
+from medimprint.data.groups import load_pixels, read_groups
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import metric_rows
 from medimprint.io import write_table
-from medimprint.membership import write_run
-from medimprint.metrics import metric_rows
+from medimprint.membership.controls import run_controls
+from medimprint.membership.decisions import write_run
 from medimprint.names import CONTROLS, control_run_id
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     params = snakemake.params

@@ -1,13 +1,13 @@
 """Rank ensemble of a dataset's membership attacks, members chosen on the training split."""
 
-from medimprint.attack_runs import run_ensemble
-from medimprint.data import read_manifest
-from medimprint.groups import read_groups
+from medimprint.data.groups import read_groups
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import metric_rows
 from medimprint.io import read_table, write_table
-from medimprint.membership import write_run
-from medimprint.metrics import metric_rows
+from medimprint.membership.decisions import write_run
+from medimprint.membership.runs import run_ensemble
 from medimprint.names import ENSEMBLE_RUN
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     params = snakemake.params

@@ -1,10 +1,10 @@
 """The report's region-run figures: score histograms of each crop's run chosen on the
 training split, and F1 against k for every run."""
 
-from medimprint.figures import save_figure
-from medimprint.membership_figures import auc_against_k, region_figure_data, score_histograms
-from medimprint.metrics import read_metrics
-from medimprint.runtime import job
+from medimprint.evaluation import read_metrics
+from medimprint.report.attribution_figures import save_figure
+from medimprint.report.membership_figures import auc_against_k, region_figure_data, score_histograms
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     scores, searches = region_figure_data(

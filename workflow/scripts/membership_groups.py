@@ -1,10 +1,10 @@
 """Groups of a membership dataset's real images (patients / blocks): from its group file or
 pattern, else estimated from near-duplicate slices in pixel space."""
 
-from medimprint.data import read_manifest
-from medimprint.groups import dataset_groups
+from medimprint.data.groups import dataset_groups
+from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     params = snakemake.params

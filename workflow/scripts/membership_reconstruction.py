@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from medimprint.attack_runs import run_reconstruction
-from medimprint.data import read_manifest
-from medimprint.groups import read_groups
+from medimprint.data.groups import read_groups
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import metric_rows
 from medimprint.io import read_store, write_table
-from medimprint.membership import write_run
-from medimprint.metrics import metric_rows
+from medimprint.membership.decisions import write_run
+from medimprint.membership.runs import run_reconstruction
 from medimprint.names import RECONSTRUCTION_RUNS, reconstruction_run_id
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     params = snakemake.params

@@ -3,15 +3,15 @@ clustering method (both distances)."""
 
 import pandas as pd
 
-from medimprint.cluster_distances import RegionSetup, run_regions
-from medimprint.data import read_manifest
-from medimprint.features import read_features
-from medimprint.groups import read_groups
+from medimprint.data.groups import read_groups
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import metric_rows
+from medimprint.features.stores import read_features
 from medimprint.io import write_table
-from medimprint.membership import write_run
-from medimprint.metrics import metric_rows
+from medimprint.membership.decisions import write_run
+from medimprint.membership.regions import RegionSetup, run_regions
 from medimprint.names import DISTANCES, region_run_id
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     w, params = snakemake.wildcards, snakemake.params

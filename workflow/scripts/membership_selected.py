@@ -3,16 +3,21 @@ estimate and test figures beside the controls, its submission and ROC figure."""
 
 import pandas as pd
 
-from medimprint.data import read_manifest
-from medimprint.figures import save_figure
-from medimprint.groups import groups_by_id
+from medimprint.data.groups import groups_by_id
+from medimprint.data.manifest import read_manifest
+from medimprint.evaluation import read_metrics, run_metrics
 from medimprint.io import read_table, write_table
-from medimprint.membership import real_test_ids, real_test_labels, training_labels, write_run
-from medimprint.membership_figures import roc_figure
-from medimprint.metrics import read_metrics, run_metrics
+from medimprint.membership.decisions import (
+    real_test_ids,
+    real_test_labels,
+    training_labels,
+    write_run,
+)
+from medimprint.membership.selection import nested_folds, select, summary
 from medimprint.names import CONTROLS, control_run_id
-from medimprint.runtime import job
-from medimprint.selection import nested_folds, select, summary
+from medimprint.report.attribution_figures import save_figure
+from medimprint.report.membership_figures import roc_figure
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     params, dataset = snakemake.params, snakemake.wildcards.dataset

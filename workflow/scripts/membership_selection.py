@@ -2,10 +2,10 @@
 
 import shutil
 
+from medimprint.evaluation import read_metrics
 from medimprint.io import atomic_path, write_table
-from medimprint.membership import select_run, selection_row
-from medimprint.metrics import read_metrics
-from medimprint.runtime import job
+from medimprint.membership.decisions import select_run, selection_row
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     metrics = read_metrics([snakemake.input.metrics])

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from medimprint.evaluation import read_metrics
 from medimprint.io import atomic_path, write_table
-from medimprint.metrics import read_metrics
-from medimprint.report import metrics_html
-from medimprint.runtime import job
+from medimprint.report.tables import metrics_html
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     table = read_metrics(list(snakemake.input.metrics))

@@ -1,9 +1,9 @@
 """Make a build's pool of real slices: procedural demo slices or real PNG slices."""
 
-from medimprint.build import load_slices
-from medimprint.demo import phantom_slices
+from medimprint.benchmark.build import load_slices
+from medimprint.benchmark.phantom import phantom_slices
 from medimprint.io import write_store, write_table
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     build = snakemake.params.build

@@ -1,8 +1,8 @@
 """Squared reconstruction-error maps of every real image of a membership database."""
 
-from medimprint.autoencoder import load_checkpoint, real_errors_to_store
-from medimprint.data import read_manifest
-from medimprint.runtime import job, pick_device
+from medimprint.data.manifest import read_manifest
+from medimprint.membership.autoencoder import load_checkpoint, real_errors_to_store
+from medimprint.runtime.jobs import job, pick_device
 
 with job(snakemake):
     model, meta = load_checkpoint(snakemake.input.model)

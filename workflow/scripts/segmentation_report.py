@@ -1,11 +1,11 @@
 """A dataset's lung-mask quality (agreement with reference lungs, Dice with the classical
 masks) and overlays of its masks on example slices, for the report."""
 
-from medimprint.data import read_manifest
-from medimprint.figures import save_figure
+from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.lung_quality import segmentation_report
-from medimprint.runtime import job
+from medimprint.report.attribution_figures import save_figure
+from medimprint.runtime.jobs import job
+from medimprint.segmentation.quality import segmentation_report
 
 with job(snakemake):
     summary, figure = segmentation_report(

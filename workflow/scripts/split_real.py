@@ -1,9 +1,9 @@
 """Split a build's real slices into used / not-used pools per membership database, each into a
 labelled train part and a test part, and name every slice's group (patient or block)."""
 
-from medimprint.build import split_real
+from medimprint.benchmark.build import split_real
 from medimprint.io import read_table, write_table
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     split = snakemake.params.split

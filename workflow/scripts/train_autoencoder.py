@@ -1,9 +1,9 @@
 """Train a membership database's autoencoder on its generated images (the paper's method B)."""
 
-from medimprint.autoencoder import generated_images, save_checkpoint, train_autoencoder
-from medimprint.data import read_manifest
+from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.runtime import job, pick_device
+from medimprint.membership.autoencoder import generated_images, save_checkpoint, train_autoencoder
+from medimprint.runtime.jobs import job, pick_device
 
 with job(snakemake) as log:
     options = snakemake.params.options

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from medimprint.generators import DEFAULT_EPOCHS, train_generator
+from medimprint.benchmark.generators import DEFAULT_EPOCHS, train_generator
 from medimprint.io import read_store, read_table, write_store, write_table
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     database, family = snakemake.wildcards.database, snakemake.wildcards.family

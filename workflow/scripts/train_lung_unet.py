@@ -1,9 +1,9 @@
 """Train a dataset's lung UNet on the classical masks of its generated and real training images."""
 
-from medimprint.data import read_manifest
+from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.lung_unet import save_checkpoint, train_unet, training_set
-from medimprint.runtime import job, pick_device
+from medimprint.runtime.jobs import job, pick_device
+from medimprint.segmentation.unet import save_checkpoint, train_unet, training_set
 
 with job(snakemake) as log:
     params = snakemake.params

@@ -1,8 +1,8 @@
 """Segment the lungs of every image of a dataset with a lung UNet checkpoint."""
 
-from medimprint.data import read_manifest
-from medimprint.lung_unet import load_checkpoint, predict_to_store
-from medimprint.runtime import job, pick_device
+from medimprint.data.manifest import read_manifest
+from medimprint.runtime.jobs import job, pick_device
+from medimprint.segmentation.unet import load_checkpoint, predict_to_store
 
 with job(snakemake):
     model, _ = load_checkpoint(snakemake.input.model)

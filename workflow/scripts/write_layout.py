@@ -1,8 +1,8 @@
 """Write a build's benchmark in the task's folder layout."""
 
-from medimprint.build import write_layout
+from medimprint.benchmark.build import write_layout
 from medimprint.io import read_store, read_table
-from medimprint.runtime import job
+from medimprint.runtime.jobs import job
 
 with job(snakemake):
     ids, arrays, _ = read_store(snakemake.input.images, ["images"])

@@ -1,0 +1,657 @@
+"""Membership-inference attacks against a generator, as per-image scores (higher: more likely
+used to train it), plus a rank-average ensemble of them.
+
+The paper's method B works on reconstruction-error maps of an autoencoder trained on the
+generated images: a real image is assigned to the nearer of the used / not-used training
+centroids, by mean error (`mean_mse_scores`) or by SSIM of the error map (`ssim_scores`); its
+decision is ``score > 0``. Beyond the paper, on image features:
+
+- `gan_leaks_scores`: calibrated full black-box GAN-Leaks (Chen et al., CCS 2020), the distance
+  to the nearest non-member reference image minus the distance to the nearest generated image;
+- `monte_carlo_scores`: Monte Carlo attack (Hilprecht et al., PETS 2019), the fraction of
+  generated images within epsilon (`choose_epsilon` picks epsilon on the training split);
+- `patch_leaks_scores`: GAN-Leaks per aligned image block, for texture memorised in one region
+  of a slice that a whole-slice distance averages away;
+- `shift_calibrated_scores`: the distance to the generated set of an image against that of its
+  shifted copies, a per-image calibration that needs no reference images;
+- `domias_scores`: DOMIAS (van Breugel et al., AISTATS 2023), the log density ratio of the
+  generated to the reference images, by Gaussian kernel density estimates in PCA space.
+
+The reference set is made of real images known not to be used (the not-used training images).
+Every choice (epsilon, ensemble members) reads the labelled training split only and ranks by
+the cross-validated AUC on grouped folds (`membership.cv_auc`); thresholds come from
+`membership.best_threshold`. Reference distances and densities of labelled images leave out
+their whole group (patient, block: `medimprint.data.groups`), so that a slice is never found by its
+labelled neighbour. All functions
+are pure: arrays in, arrays (or tables) out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+from skimage.metrics import structural_similarity
+from sklearn.decomposition import PCA
+from sklearn.metrics import pairwise_distances_chunked
+from sklearn.preprocessing import StandardScaler
+
+from medimprint.errors import InputError
+from medimprint.membership.decisions import FOLDS, auc, column_aucs, cv_auc, percentile_scores
+
+#: Candidate quantiles of the training images' nearest-generated distances for epsilon.
+EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
+#: Attacks up to which `choose_ensemble` tries every non-empty subset (greedy above).
+EXHAUSTIVE_MAX = 6
+#: Side of the square blocks compared by `patch_leaks_scores`, in pixels of the pixel space.
+PATCH = 8
+#: How `patch_leaks_scores` per block become one score: candidates of the selection.
+PATCH_AGGREGATES = {
+    "mean": lambda s: s.mean(axis=1),
+    "q75": lambda s: np.quantile(s, 0.75, axis=1),
+    "max": lambda s: s.max(axis=1),
+}
+#: Shifts (pixels of the pixel space) of `shift_calibrated_scores`: candidates of the selection.
+SHIFTS = (1, 2)
+#: Working memory of one chunk of a distance matrix, in MiB.
+WORKING_MEMORY = 256
+
+
+# --- Paper method B: reconstruction-error maps ---------------------------------------------
+
+
+def _class_split(errors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    errors, labels = np.asarray(errors, dtype=np.float64), np.asarray(labels, dtype=int)
+    if len(errors) != len(labels):
+        raise InputError(f"{len(errors)} training error maps but {len(labels)} labels")
+    if not (labels == 1).any() or not (labels == 0).any():
+        raise InputError("method B needs both used and not-used training error maps")
+    return errors[labels == 1], errors[labels == 0]
+
+
+def _class_sums(
+    train: np.ndarray,
+    labels: np.ndarray,
+    query: np.ndarray | None,
+    groups: Sequence | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per query, the sum and count of the used and of the not-used training rows. When the
+    queries are the training rows (``query`` None), each leaves out its own row, or with
+    ``groups`` its whole group (patient, block), so that training scores are made as a new
+    image's would be, with no neighbouring slice in the class means."""
+    used, not_used = _class_split(train, labels)
+    sums = np.stack([used.sum(axis=0), not_used.sum(axis=0)])
+    counts = np.array([len(used), len(not_used)], dtype=np.float64)
+    if query is not None:
+        n = len(query)
+        return (
+            np.broadcast_to(sums[0], (n, *sums.shape[1:])),
+            np.full(n, counts[0]),
+            np.broadcast_to(sums[1], (n, *sums.shape[1:])),
+            np.full(n, counts[1]),
+        )
+    labels = np.asarray(labels, dtype=int)
+    keys = np.arange(len(train)) if groups is None else np.asarray(groups, dtype=str)
+    if len(keys) != len(train):
+        raise InputError(f"{len(keys)} group keys for {len(train)} training error maps")
+    _, codes = np.unique(keys, return_inverse=True)
+    flat = train.reshape(len(train), -1)
+    out = []
+    for cls in (1, 0):
+        mine = labels == cls
+        group_sums = np.zeros((codes.max() + 1, flat.shape[1]))
+        np.add.at(group_sums, codes[mine], flat[mine])
+        group_counts = np.bincount(codes[mine], minlength=codes.max() + 1)
+        total = flat[mine].sum(axis=0)
+        out.append((total - group_sums[codes]).reshape(train.shape))
+        out.append(mine.sum() - group_counts[codes].astype(np.float64))
+    if min(out[1].min(), out[3].min()) < 1:
+        raise InputError(
+            "method B needs used and not-used training images outside each image's group "
+            "(at least two groups per class); add training images of other patients / blocks"
+        )
+    return out[0], out[1], out[2], out[3]
+
+
+def mean_mse_scores(
+    train_errors: np.ndarray,
+    train_labels: np.ndarray,
+    query_errors: np.ndarray | None = None,
+    *,
+    groups: Sequence | None = None,
+) -> np.ndarray:
+    """``|e - c_not_used| - |e - c_used|`` of each query's mean error ``e``, with ``c_*`` the
+    mean of ``e`` over the used / not-used training maps; positive means nearer the used
+    centroid (the paper's decision). Without ``query_errors``, the training maps are scored,
+    each against centroids that leave it (with ``groups``, its group) out."""
+    train = np.asarray(train_errors, dtype=np.float64)
+    e_train = train.reshape(len(train), -1).mean(axis=1)
+    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
+    sum_used, n_used, sum_not, n_not = _class_sums(e_train, train_labels, query, groups)
+    e = e_train if query is None else query.reshape(len(query), -1).mean(axis=1)
+    return np.abs(e - sum_not / n_not) - np.abs(e - sum_used / n_used)
+
+
+def ssim_scores(
+    train_errors: np.ndarray,
+    train_labels: np.ndarray,
+    query_errors: np.ndarray | None = None,
+    *,
+    groups: Sequence | None = None,
+) -> np.ndarray:
+    """``SSIM(map, mean_used) - SSIM(map, mean_not_used)`` of each query's N x H x W error map,
+    with the mean maps over the used / not-used training images; positive means more similar to
+    the used mean (the paper's decision). Without ``query_errors``, the training maps are scored,
+    each against mean maps that leave it (with ``groups``, its group) out.
+
+    SSIM (``skimage.metrics.structural_similarity``, 7 x 7 window, so H, W >= 7) needs the data
+    range of the maps; it is the max - min over the training maps (for a training map, over
+    those outside its group), so a query's score depends on the training split only and a
+    training map is scored exactly as a new one would be.
+    """
+    train = np.asarray(train_errors, dtype=np.float64)
+    if train.ndim != 3:
+        raise InputError(f"error maps must be N x H x W, got shape {train.shape}")
+    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
+    sum_used, n_used, sum_not, n_not = _class_sums(train, train_labels, query, groups)
+    ranges = _ranges_without_own_group(train, groups) if query is None else None
+    data_range = float(train.max() - train.min()) or 1.0
+    out = []
+    for i, error in enumerate(train if query is None else query):
+        mean_used, mean_not = sum_used[i] / n_used[i], sum_not[i] / n_not[i]
+        span = data_range if ranges is None else ranges[i]
+        s_used = structural_similarity(error, mean_used, data_range=span)
+        s_not = structural_similarity(error, mean_not, data_range=span)
+        out.append(s_used - s_not)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _ranges_without_own_group(train: np.ndarray, groups: Sequence | None) -> np.ndarray:
+    """Per training map, max - min over the training maps outside its group (its own row
+    without groups): the data range a query outside the training split would be scored with."""
+    keys = np.arange(len(train)) if groups is None else np.asarray(groups, dtype=str)
+    _, codes = np.unique(keys, return_inverse=True)
+    flat = train.reshape(len(train), -1)
+    tops = np.full(codes.max() + 1, -np.inf)
+    lows = np.full(codes.max() + 1, np.inf)
+    np.maximum.at(tops, codes, flat.max(axis=1))
+    np.minimum.at(lows, codes, flat.min(axis=1))
+    out = np.empty(len(train))
+    for g in range(len(tops)):
+        others = np.arange(len(tops)) != g
+        span = tops[others].max() - lows[others].min() if others.any() else 0.0
+        out[codes == g] = span or 1.0
+    return out
+
+
+# --- Distances to the generated and reference sets -----------------------------------------
+
+
+def _exclusion(
+    n_query: int, exclude_same: tuple[Sequence, Sequence] | None, n_reference: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer codes of the query and reference keys (ids, or the groups they belong to):
+    a reference row whose key equals a query's is left out of that query's distances."""
+    if exclude_same is None:
+        return None
+    query_keys, reference_keys = exclude_same
+    if len(query_keys) != n_query or len(reference_keys) != n_reference:
+        raise InputError(
+            f"keys for exclusion: {len(query_keys)} query keys for {n_query} rows, "
+            f"{len(reference_keys)} reference keys for {n_reference} rows"
+        )
+    _, codes = np.unique(
+        np.asarray([*map(str, query_keys), *map(str, reference_keys)]), return_inverse=True
+    )
+    return codes[:n_query], codes[n_query:]
+
+
+def _excluded_counts(exclusion: tuple[np.ndarray, np.ndarray] | None, n_query: int) -> np.ndarray:
+    """For each query row, how many reference rows share its key."""
+    if exclusion is None:
+        return np.zeros(n_query, dtype=int)
+    query_codes, reference_codes = exclusion
+    per_code = np.bincount(reference_codes, minlength=int(query_codes.max(initial=0)) + 1)
+    return per_code[query_codes]
+
+
+def _chunked(
+    query: np.ndarray,
+    reference: np.ndarray,
+    exclusion: tuple[np.ndarray, np.ndarray] | None,
+    reduce: Callable[[np.ndarray], np.ndarray],
+    metric: str = "euclidean",
+    share: float = 1.0,
+) -> np.ndarray:
+    """``reduce`` applied to each chunk of rows of the query x reference distance matrix, with
+    the reference rows sharing a query's key (`_exclusion`) set to infinity; chunks stay within
+    ``share`` of `WORKING_MEMORY` MiB (less for a ``reduce`` that makes temporary copies)."""
+
+    def reduce_chunk(chunk: np.ndarray, start: int) -> np.ndarray:
+        if exclusion is not None:
+            query_codes, reference_codes = exclusion
+            own = query_codes[start : start + len(chunk)]
+            chunk[own[:, None] == reference_codes[None, :]] = np.inf
+        return reduce(chunk)
+
+    parts = pairwise_distances_chunked(
+        query,
+        reference,
+        reduce_func=reduce_chunk,
+        metric=metric,
+        working_memory=WORKING_MEMORY * share,
+    )
+    return np.concatenate(list(parts))
+
+
+def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) == 0:
+        raise InputError(f"{name} must be a non-empty rows x features array, got {x.shape}")
+    return x
+
+
+def nearest_rows(
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
+) -> np.ndarray:
+    """Index of each query row's nearest reference row (Euclidean; chunked, `nearest_distances`)."""
+    query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
+    exclusion = _exclusion(len(query), exclude_same, len(reference))
+    return _chunked(query, reference, exclusion, lambda d: np.argmin(d, axis=1))
+
+
+def nearest_distances(
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
+) -> np.ndarray:
+    """Exact Euclidean distance from each query row to its nearest reference row.
+
+    The distance matrix is built in chunks of rows (`WORKING_MEMORY` MiB each), so memory stays
+    bounded for 10,000+ reference rows of 2048 features. ``exclude_same = (query_keys,
+    reference_keys)`` ignores the reference rows whose key equals the query's: with ids,
+    leave-one-out; with groups (patient, block), leave-group-out, so a slice is not found by
+    its neighbour. A query with no reference row left gets infinity. The nearest row is found
+    by BLAS distances and its distance recomputed directly, which stays accurate for
+    near-copies.
+    """
+    query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
+    nearest = nearest_rows(query, reference, exclude_same=exclude_same)
+    out = np.linalg.norm(query - reference[nearest], axis=1)
+    exclusion = _exclusion(len(query), exclude_same, len(reference))
+    out[_excluded_counts(exclusion, len(query)) == len(reference)] = np.inf
+    return out
+
+
+def gan_leaks_scores(
+    query: np.ndarray,
+    generated: np.ndarray,
+    reference: np.ndarray,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
+) -> np.ndarray:
+    """Calibrated GAN-Leaks (Chen et al., CCS 2020): ``d_ref(x) - d_gen(x)``, the nearest
+    distance to the reference (not-used) images minus the nearest distance to the generated
+    images; the reference distance leaves out the reference rows whose key (id, or group)
+    equals the query's (``query_keys`` None: none left out, for images outside the reference's
+    groups). The reference stands in for the paper's reference generator trained without
+    ``x``."""
+    d_gen = nearest_distances(query, generated)
+    exclude = None if query_keys is None else (query_keys, reference_keys)
+    d_ref = nearest_distances(query, reference, exclude_same=exclude)
+    return d_ref - d_gen
+
+
+def image_patches(rows: np.ndarray, patch: int) -> np.ndarray:
+    """Rows of square images (``side**2`` pixels each) as ``rows x patches x patch**2`` blocks
+    of ``patch`` x ``patch`` pixels, row-major over the image."""
+    rows = _as_2d(rows, "images")
+    side = math.isqrt(rows.shape[1])
+    if side * side != rows.shape[1] or side % patch:
+        raise InputError(
+            f"patch attack: features of {rows.shape[1]} values are no square image whose side "
+            f"is a multiple of {patch}; run it in a pixel space (backbone 'pixels', input_size "
+            "a multiple of the patch size)"
+        )
+    n, cells = len(rows), side // patch
+    blocks = rows.reshape(n, cells, patch, cells, patch).transpose(0, 1, 3, 2, 4)
+    return blocks.reshape(n, cells * cells, patch * patch)
+
+
+def patch_leaks_scores(
+    query: np.ndarray,
+    generated: np.ndarray,
+    reference: np.ndarray,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
+    *,
+    patch: int = PATCH,
+) -> np.ndarray:
+    """Calibrated GAN-Leaks per image patch: for each ``patch`` x ``patch`` block of a square
+    pixel image, the nearest distance to the same block of the reference images minus that to
+    the same block of the generated images (query rows x patches). A generator that memorised
+    a slice's texture in one region reproduces that block closely even where the whole slice
+    is not reproduced; CT slices are aligned, so blocks are compared in place."""
+    q, g, r = (image_patches(x, patch) for x in (query, generated, reference))
+    exclude = None if query_keys is None else (query_keys, reference_keys)
+    out = np.empty(q.shape[:2])
+    for j in range(q.shape[1]):
+        d_gen = nearest_distances(q[:, j], g[:, j])
+        d_ref = nearest_distances(q[:, j], r[:, j], exclude_same=exclude)
+        out[:, j] = d_ref - d_gen
+    return out
+
+
+def shift_calibrated_scores(
+    query: np.ndarray, generated: np.ndarray, *, shift: int = 1
+) -> np.ndarray:
+    """Per-image difficulty calibration without a reference set (in the spirit of LiRA,
+    Carlini et al. 2022): the mean distance to the nearest generated image of the image moved
+    by ``shift`` pixels up, down, left and right, minus that of the image itself. A generator
+    that reproduces this very slice is much nearer to it than to its shifted copies; for an
+    image it never saw, the gap is that of any aligned slice. Needs no labelled image, so no
+    labelled neighbour can give it away."""
+    query = _as_2d(query, "query")
+    side = math.isqrt(query.shape[1])
+    if side * side != query.shape[1]:
+        raise InputError(
+            f"shift calibration: features of {query.shape[1]} values are no square image; run "
+            "it in a pixel space (backbone 'pixels')"
+        )
+    images = query.reshape(len(query), side, side)
+    own = nearest_distances(query, generated)
+    moved = [
+        nearest_distances(np.roll(images, step, axis=axis).reshape(len(query), -1), generated)
+        for axis in (1, 2)
+        for step in (shift, -shift)
+    ]
+    return np.mean(moved, axis=0) - own
+
+
+def _neighbour_fractions(
+    query: np.ndarray, generated: np.ndarray, epsilons: np.ndarray
+) -> np.ndarray:
+    """Query rows x epsilons: fraction of generated rows within each epsilon (chunked)."""
+    query, generated = _as_2d(query, "query"), _as_2d(generated, "generated")
+    eps = np.asarray(epsilons, dtype=np.float64)
+    counts = _chunked(
+        query,
+        generated,
+        None,
+        lambda d: np.stack([(d <= e).sum(axis=1) for e in eps], axis=1),
+        share=0.5,
+    )
+    return counts / len(generated)
+
+
+def monte_carlo_scores(query: np.ndarray, generated: np.ndarray, epsilon: float) -> np.ndarray:
+    """Monte Carlo attack (Hilprecht et al., PETS 2019): the fraction of generated rows within
+    Euclidean distance ``epsilon`` of each query row."""
+    return _neighbour_fractions(query, generated, np.array([epsilon]))[:, 0]
+
+
+def choose_epsilon(
+    train_query: np.ndarray,
+    train_labels: np.ndarray,
+    generated: np.ndarray,
+    *,
+    quantiles: Sequence[float] = EPSILON_QUANTILES,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: Sequence | None = None,
+) -> tuple[float, pd.DataFrame]:
+    """Epsilon of `monte_carlo_scores` among ``quantiles`` of the training images'
+    nearest-generated distances, chosen by `rank_epsilons`. Returns epsilon and the search
+    table (quantile, epsilon, cv_auc_train, auc_train)."""
+    epsilons = epsilon_candidates(train_query, generated, quantiles)
+    fractions = monte_carlo_variants(train_query, generated, epsilons)
+    best, search = rank_epsilons(
+        fractions, train_labels, epsilons, quantiles, folds=folds, seed=seed, groups=groups
+    )
+    return float(epsilons[best]), search
+
+
+def rank_epsilons(
+    fractions: np.ndarray,
+    train_labels: np.ndarray,
+    epsilons: np.ndarray,
+    quantiles: Sequence[float] = EPSILON_QUANTILES,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: Sequence | None = None,
+) -> tuple[int, pd.DataFrame]:
+    """The best column of the training images' `monte_carlo_variants` (one per epsilon): the
+    best cross-validated AUC on grouped folds of the training split (threshold-free), ties to
+    the higher training AUC, then the earlier quantile. Returns its index and the search table
+    (quantile, epsilon, cv_auc_train, auc_train)."""
+    labels = np.asarray(train_labels, dtype=int)
+    search = pd.DataFrame(
+        {
+            "quantile": np.asarray(quantiles, dtype=float),
+            "epsilon": epsilons,
+            "cv_auc_train": cv_auc(fractions, labels, folds=folds, seed=seed, groups=groups),
+            "auc_train": column_aucs(labels, fractions),
+        }
+    )
+    best = search.fillna({"cv_auc_train": -np.inf, "auc_train": -np.inf}).sort_values(
+        ["cv_auc_train", "auc_train"], ascending=False, kind="stable"
+    )
+    return int(best.index[0]), search
+
+
+def epsilon_candidates(
+    train_query: np.ndarray, generated: np.ndarray, quantiles: Sequence[float] = EPSILON_QUANTILES
+) -> np.ndarray:
+    """The candidate epsilons: ``quantiles`` of the training images' nearest-generated
+    distances (labels are not read)."""
+    return np.quantile(nearest_distances(train_query, generated), quantiles)
+
+
+def monte_carlo_variants(
+    query: np.ndarray, generated: np.ndarray, epsilons: np.ndarray
+) -> np.ndarray:
+    """`monte_carlo_scores` of each query row at every epsilon (rows x epsilons)."""
+    return _neighbour_fractions(query, generated, np.asarray(epsilons, dtype=np.float64))
+
+
+# --- DOMIAS: density ratio -------------------------------------------------------------------
+
+
+def scott_bandwidth(x: np.ndarray) -> float:
+    """Scott's rule for an isotropic Gaussian kernel: ``sigma * n ** (-1 / (d + 4))`` with
+    ``sigma`` the mean per-dimension standard deviation of the n x d data."""
+    n, d = x.shape
+    sigma = float(np.mean(x.std(axis=0, ddof=1))) if n > 1 else 1.0
+    return (sigma or 1.0) * n ** (-1.0 / (d + 4))
+
+
+def gaussian_log_density(
+    query: np.ndarray,
+    data: np.ndarray,
+    bandwidth: float,
+    *,
+    exclude_same: tuple[Sequence, Sequence] | None = None,
+) -> np.ndarray:
+    """Log density of a Gaussian KDE of ``data`` at each query row; the same values as
+    ``sklearn.neighbors.KernelDensity(bandwidth=bandwidth).fit(data).score_samples(query)``,
+    but leaving out the data rows whose key equals the query's (``exclude_same = (query_keys,
+    data_keys)``: ids or groups) when given. Removing the self term from KernelDensity's
+    total instead cancels catastrophically (it is often the whole density), hence the direct
+    chunked log-sum-exp."""
+    query, data = _as_2d(query, "query"), _as_2d(data, "data")
+    exclusion = _exclusion(len(query), exclude_same, len(data))
+    d = data.shape[1]
+    log_norm = -0.5 * d * np.log(2 * np.pi * bandwidth**2)
+
+    def log_sum(sq: np.ndarray) -> np.ndarray:
+        sq *= -0.5 / bandwidth**2
+        return logsumexp(sq, axis=1)
+
+    log_sums = _chunked(query, data, exclusion, log_sum, metric="sqeuclidean", share=0.25)
+    members = len(data) - _excluded_counts(exclusion, len(query)).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return log_sums + log_norm - np.log(members)
+
+
+def domias_scores(
+    query: np.ndarray,
+    generated: np.ndarray,
+    reference: np.ndarray,
+    query_keys: Sequence | None,
+    reference_keys: Sequence,
+    *,
+    dims: int = 10,
+    seed: int = 0,
+) -> np.ndarray:
+    """DOMIAS (van Breugel et al., AISTATS 2023): ``log p_gen(x) - log p_ref(x)``.
+
+    Features are standardised and projected by a whitened PCA, both fit on the generated rows
+    alone, to ``dims`` components (fewer when the data has fewer). (Fitting them on the
+    reference too let its labelled not-used images shape the components: on luna16_mixed_db1
+    that gave a cross-validated training AUC of 1.000 in the autoencoder's code space and
+    0.436 on the test split, whose images were in no fit.) The generated and reference
+    densities are Gaussian KDEs with Scott's-rule bandwidths (`scott_bandwidth`, each on its
+    own reduced set); for a query with a key, the reference density and its bandwidth leave out
+    the reference rows whose key (id, or group) equals the query's, so a labelled not-used image
+    is scored exactly as one outside the reference.
+    """
+    generated, reference = _as_2d(generated, "generated"), _as_2d(reference, "reference")
+    query = _as_2d(query, "query")
+    scaler = StandardScaler()
+    pool = scaler.fit_transform(generated)
+    dims = max(1, min(dims, pool.shape[1], len(pool) - 1))
+    if not pool.any():  # standardised constant columns are all 0
+        raise InputError(
+            "DOMIAS: the generated features do not vary (constant or identical images in this "
+            "feature space); check the images or drop this space from attacks.spaces"
+        )
+    pca = PCA(n_components=dims, whiten=True, random_state=seed).fit(pool)
+    del pool
+    # whitening divides by each component's spread: drop the components without any
+    keep = pca.explained_variance_ > 1e-10 * pca.explained_variance_.max()
+    reduced = pca.transform(scaler.transform(np.vstack([generated, reference])))[:, keep]
+    g, r = reduced[: len(generated)], reduced[len(generated) :]
+    q = pca.transform(scaler.transform(query))[:, keep]
+    log_gen = gaussian_log_density(q, g, scott_bandwidth(g))
+    if query_keys is None:
+        return log_gen - gaussian_log_density(q, r, scott_bandwidth(r))
+    log_ref = np.empty(len(q))
+    query_keys, reference_keys = np.asarray(query_keys, str), np.asarray(reference_keys, str)
+    if len(reference_keys) != len(r) or len(query_keys) != len(q):
+        raise InputError(f"DOMIAS: {len(query_keys)} query keys, {len(reference_keys)} reference")
+    for key in np.unique(query_keys):  # the reference without the query's group, bandwidth too
+        rows, rest = query_keys == key, r[reference_keys != key]
+        log_ref[rows] = gaussian_log_density(q[rows], rest, scott_bandwidth(rest))
+    return log_gen - log_ref
+
+
+# --- Ensemble --------------------------------------------------------------------------------
+
+
+def rank_average(
+    score_columns: dict[str, np.ndarray],
+    reference_columns: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Mean over attacks of each row's rank in [0, 1]: the fraction of that attack's reference
+    scores below the row's score (ties count half).
+
+    The reference scores are the training images' (``reference_columns``; ``score_columns``
+    themselves when omitted, i.e. when ranking the training images). Ranking test images against
+    the training scores, not among themselves, keeps each test image's value independent of the
+    other test images.
+    """
+    reference_columns = score_columns if reference_columns is None else reference_columns
+    if not score_columns:
+        raise InputError("rank_average needs at least one attack's scores")
+    ranks = []
+    for name, scores in score_columns.items():
+        if name not in reference_columns:
+            raise InputError(f"no reference (training) scores for attack {name!r}")
+        ranks.append(percentile_scores(scores, reference_columns[name]))
+    return np.mean(ranks, axis=0)
+
+
+def _subset_row(
+    members: tuple[str, ...],
+    train_scores: dict[str, np.ndarray],
+    labels: np.ndarray,
+    folds: int,
+    seed: int,
+    groups: Sequence | None,
+) -> dict:
+    scores = rank_average({name: train_scores[name] for name in members})
+    return {
+        "members": "+".join(members),
+        "size": len(members),
+        "cv_auc_train": float(cv_auc(scores, labels, folds=folds, seed=seed, groups=groups)[0]),
+        "auc_train": auc(labels, scores),
+    }
+
+
+def _best(table: pd.DataFrame) -> pd.Series:
+    """Best cross-validated AUC, ties to the higher AUC, then fewer members, then table order."""
+    ranked = table.assign(neg_size=-table["size"]).fillna(
+        {"cv_auc_train": -np.inf, "auc_train": -np.inf}
+    )
+    ranked = ranked.sort_values(
+        ["cv_auc_train", "auc_train", "neg_size"], ascending=False, kind="stable"
+    )
+    return ranked.iloc[0]
+
+
+def choose_ensemble(
+    train_scores: dict[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    groups: Sequence | None = None,
+) -> tuple[list[str], pd.DataFrame]:
+    """The attacks whose rank average (`rank_average`) has the best cross-validated AUC on
+    grouped folds of the labelled training split (threshold-free: a subset is not chosen for
+    calling every image used); ties to the higher training AUC, then fewer members. Every
+    non-empty subset is tried up to `EXHAUSTIVE_MAX` attacks, else greedy forward selection.
+    Reads training scores and labels only. Returns the chosen names and the table of every tried
+    subset (members, size, cv_auc_train, auc_train)."""
+    labels = np.asarray(labels, dtype=int)
+    names = list(train_scores)
+    if not names:
+        raise InputError("choose_ensemble needs at least one attack's scores")
+    for name in names:
+        if "+" in name:
+            raise InputError(f"attack name {name!r} must not contain '+'")
+        if len(train_scores[name]) != len(labels):
+            raise InputError(f"attack {name!r}: {len(train_scores[name])} scores for {len(labels)}")
+    rows: list[dict] = []
+    if len(names) <= EXHAUSTIVE_MAX:
+        for size in range(1, len(names) + 1):
+            for members in combinations(names, size):
+                rows.append(_subset_row(members, train_scores, labels, folds, seed, groups))
+        table = pd.DataFrame(rows)
+        return _best(table)["members"].split("+"), table
+    chosen: tuple[str, ...] = ()
+    best = None
+    while len(chosen) < len(names):
+        step = [
+            _subset_row((*chosen, name), train_scores, labels, folds, seed, groups)
+            for name in names
+            if name not in chosen
+        ]
+        rows.extend(step)
+        candidate = _best(pd.DataFrame(step))
+        if best is not None and (candidate["cv_auc_train"], candidate["auc_train"]) <= (
+            best["cv_auc_train"],
+            best["auc_train"],
+        ):
+            break
+        best, chosen = candidate, tuple(candidate["members"].split("+"))
+    return list(chosen), pd.DataFrame(rows)

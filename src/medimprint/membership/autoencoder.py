@@ -1,0 +1,294 @@
+"""A small 2-D MONAI autoencoder for reconstruction-error membership inference (the ImageCLEF
+paper's method B): trained on a membership database's generated images, it should reconstruct
+the real images the generator memorised better than unseen ones.
+
+`train_autoencoder` fits it (seeded, deterministic on CPU, best validation loss kept, early
+stopping); `reconstruction_errors` gives per-pixel squared error maps and `errors_to_store`
+streams them into an HDF5 store; `encode` / `codes_to_store` give its bottleneck codes, a
+feature space for the attacks learned on the generated images; `save_checkpoint` /
+`load_checkpoint` use weights_only checkpoints. Reconstructions go through a sigmoid, so they
+lie in [0, 1] like the inputs; images of any size work (zero-padded to a multiple of 8 and
+cropped back). `at_input_size` area-averages larger images first: training and scoring at 64 px
+instead of the task's 256 px costs a sixteenth (140 s an epoch for 1,500 images of 256 px on 2
+CPU cores), and the checkpoint records the size so that scoring uses the one it was trained at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.networks.nets import AutoEncoder
+
+from medimprint.data.manifest import image_chunks, load_images
+from medimprint.errors import InputError
+from medimprint.io import stream_store
+from medimprint.names import CODE_SPACE
+from medimprint.runtime.checkpoints import load_model, save_model
+from medimprint.runtime.progress import Progress
+from medimprint.runtime.tensors import (
+    EarlyStopping,
+    as_input,
+    batched_inference,
+    build_monai,
+    check_images,
+    deterministic,
+    holdout_split,
+    padded_forward,
+    total_stride,
+)
+
+#: Checkpoint format tag; `load_checkpoint` refuses any other.
+FORMAT = "medimprint-autoencoder-1"
+#: ``monai.networks.nets.AutoEncoder`` arguments (lists, so checkpoints hold plain values only).
+ARCHITECTURE: dict[str, int | list[int]] = {
+    "spatial_dims": 2,
+    "in_channels": 1,
+    "out_channels": 1,
+    "channels": [16, 32, 64],
+    "strides": [2, 2, 2],
+    "num_res_units": 1,
+}
+#: Largest side of the pooled bottleneck grid (64 channels x 16 x 16 = 16,384 values at most).
+CODE_GRID = 16
+_FIX = (
+    "train it with the workflow's train_autoencoder rule or point at a checkpoint written by "
+    "medimprint (or at a state_dict of the same autoencoder)"
+)
+
+
+def at_input_size(images: np.ndarray, size: int | None) -> np.ndarray:
+    """uint8 ``images`` area-averaged (then rounded) so that their longer side is at most
+    ``size``; smaller images, and ``size=None``, are returned unchanged."""
+    height, width = images.shape[-2:]
+    if size is None or max(height, width) <= size:
+        return images
+    scale = size / max(height, width)
+    shape = (max(1, round(height * scale)), max(1, round(width * scale)))
+    x = torch.from_numpy(images).unsqueeze(1).float()
+    resized = torch.nn.functional.interpolate(x, size=shape, mode="area")[:, 0]
+    return resized.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def build_autoencoder(architecture: Mapping[str, object] | None = None) -> torch.nn.Module:
+    """The autoencoder with ``architecture`` (default `ARCHITECTURE`), freshly initialised."""
+    arch = ARCHITECTURE if architecture is None else architecture
+    return build_monai(AutoEncoder, arch)
+
+
+def _reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reconstructions in [0, 1] of ``N x 1 x H x W`` inputs of any size."""
+    multiple = total_stride(model, ARCHITECTURE["strides"])
+    return torch.sigmoid(padded_forward(model, x, multiple))
+
+
+def train_autoencoder(
+    images: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train the autoencoder on uint8 ``images`` (``N x H x W``) by the mean squared error of
+    its reconstructions of the [0, 1]-scaled images, with Adam; ``log`` gets one line per epoch.
+
+    A seeded ``val_fraction`` of the images (at least one) is held out. Returns the model of the
+    lowest validation loss (eval mode, on ``device``; training stops after ``patience`` epochs
+    without improvement) and the history (``epoch``, ``train_loss``, ``val_loss``). Runs with
+    the same arguments give identical weights on CPU; the global torch RNG is left alone.
+    """
+    check_images(images)
+    rng, val, train = holdout_split(
+        len(images),
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
+    x_all = as_input(images, device)
+    rows, stopping = [], EarlyStopping(patience, higher_is_better=False)
+    with deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
+        model = build_autoencoder().to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            shuffled, total = rng.permutation(train), 0.0
+            for start in range(0, len(shuffled), batch_size):
+                x = x_all[torch.from_numpy(shuffled[start : start + batch_size]).to(device)]
+                optimiser.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.mse_loss(_reconstruct(model, x), x)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(x)
+            model.eval()
+            with torch.inference_mode():
+                val_loss = sum(
+                    torch.nn.functional.mse_loss(
+                        _reconstruct(model, x_all[part]), x_all[part], reduction="sum"
+                    ).item()
+                    for part in np.array_split(val, -(-len(val) // batch_size))
+                ) / (len(val) * images.shape[1] * images.shape[2])
+            rows.append((epoch, total / len(train), val_loss))
+            progress.step(detail=f"loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
+            if stopping.update(model, val_loss):
+                break
+    return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
+
+
+def reconstruct(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 ``N x H x W`` reconstructions in [0, 1] of uint8 ``images``. Moves ``model`` to
+    ``device``; CUDA runs in bfloat16 autocast, CPU in float32 (`batched_inference`)."""
+    batches = batched_inference(model, images, _reconstruct, batch_size=batch_size, device=device)
+    out = np.empty(images.shape, dtype=np.float32)
+    for rows, recon in batches:
+        out[rows] = recon.float()[:, 0].cpu().numpy()
+    return out
+
+
+def _encode(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Bottleneck codes of ``N x 1 x H x W`` inputs, average-pooled to at most `CODE_GRID`
+    squared cells and flattened."""
+    multiple = total_stride(model, ARCHITECTURE["strides"])
+    height, width = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (0, -width % multiple, 0, -height % multiple))
+    code = model.intermediate(model.encode(padded))
+    if max(code.shape[-2:]) > CODE_GRID:
+        code = torch.nn.functional.adaptive_avg_pool2d(code, CODE_GRID)
+    return code.flatten(1)
+
+
+def encode(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 bottleneck codes (one row each) of uint8 ``images``: a feature space learned on
+    the generated images alone, where a memorised slice should sit nearer its copies than in an
+    ImageNet space that was never shown CT."""
+    batches = batched_inference(model, images, _encode, batch_size=batch_size, device=device)
+    codes = [code.float().cpu().numpy() for _, code in batches]
+    return np.concatenate(codes) if codes else np.empty((0, 0), np.float32)
+
+
+def codes_to_store(
+    model: torch.nn.Module,
+    manifest: pd.DataFrame,
+    out_path: str | os.PathLike,
+    *,
+    input_size: int | None = None,
+    device: str = "cpu",
+    chunk: int = 256,
+) -> None:
+    """Write the codes (`encode`) of every image of a membership dataset, generated and real,
+    at ``input_size`` (`at_input_size`), to a feature store (``features``, read by
+    `features.read_features`), atomically."""
+    paths = manifest["path"].tolist()
+
+    def codes() -> Iterator[np.ndarray]:
+        for images in image_chunks(paths, chunk):
+            yield from encode(model, at_input_size(images, input_size), device=device)
+
+    ids = manifest["id"].astype(str).tolist()
+    stream_store(out_path, ids, "features", codes(), {"backbone": CODE_SPACE})
+
+
+def reconstruction_errors(
+    model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """float32 ``N x H x W`` squared differences between uint8 ``images`` scaled to [0, 1] and
+    their reconstructions (`reconstruct`)."""
+    recon = reconstruct(model, images, batch_size=batch_size, device=device)
+    return np.square(recon - images.astype(np.float32) / 255.0)
+
+
+def errors_to_store(
+    model: torch.nn.Module,
+    ids: Sequence[str],
+    paths: Sequence[str | os.PathLike],
+    out_path: str | os.PathLike,
+    *,
+    input_size: int | None = None,
+    device: str = "cpu",
+    chunk: int = 256,
+) -> None:
+    """Write the error maps of the images at ``paths`` (one id each), at ``input_size``
+    (`at_input_size`), to an HDF5 store under ``errors``, ``chunk`` images at a time (memory
+    stays bounded), atomically."""
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(ids)} ids for {len(paths)} image paths")
+
+    def errors() -> Iterator[np.ndarray]:
+        for images in image_chunks(paths, chunk):
+            resized = at_input_size(images, input_size)
+            yield from reconstruction_errors(model, resized, device=device)
+
+    stream_store(out_path, [str(i) for i in ids], "errors", errors(), {"model": "autoencoder"})
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
+    """Write ``model`` and ``meta`` (str/int/float values only, e.g. epochs, best_val_loss,
+    image_size, trained_on) to ``path`` atomically, loadable with ``weights_only=True``."""
+    save_model(path, model, format=FORMAT, architecture=ARCHITECTURE, meta=meta)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """The autoencoder (eval mode, CPU) and meta of a checkpoint written by `save_checkpoint`
+    (or of a bare ``state_dict`` of the `ARCHITECTURE` autoencoder, with empty meta); files
+    holding code, or otherwise unusable, raise `InputError`."""
+    return load_model(
+        path,
+        format=FORMAT,
+        build=build_autoencoder,
+        architecture=ARCHITECTURE,
+        name="autoencoder",
+        fix=_FIX,
+    )
+
+
+def generated_images(manifest: pd.DataFrame, input_size: int | None = None) -> np.ndarray:
+    """The images the autoencoder learns: the dataset's generated images (never real ones), at
+    ``input_size`` (`at_input_size`)."""
+    rows = manifest[manifest["role"] == "generated"]
+    if len(rows) < 2:
+        raise InputError(f"the autoencoder needs generated images to learn, got {len(rows)}")
+    return at_input_size(load_images(rows["path"].tolist()), input_size)
+
+
+def real_errors_to_store(
+    model: torch.nn.Module, manifest: pd.DataFrame, out_path: str | os.PathLike, **kwargs: object
+) -> None:
+    """`errors_to_store` for every real image of a membership dataset (train and test)."""
+    real = manifest[manifest["role"] == "real"]
+    errors_to_store(model, real["id"].tolist(), real["path"].tolist(), out_path, **kwargs)
+
+
+def training_examples(
+    model: torch.nn.Module,
+    manifest: pd.DataFrame,
+    *,
+    per_class: int = 3,
+    input_size: int | None = None,
+    device: str = "cpu",
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A few labelled real training images of each class (used first; evenly spread over the
+    sorted ids), their ``(rows, images in [0, 1], reconstructions)`` at ``input_size``."""
+    real = manifest[(manifest["role"] == "real") & (manifest["split"] == "train")]
+    picked = []
+    for label in ("1", "0"):
+        rows = real[real["label"] == label].sort_values("id")
+        step = max(1, len(rows) // per_class)
+        picked.append(rows.iloc[step // 2 :: step].head(per_class))
+    rows = pd.concat(picked, ignore_index=True)
+    images = at_input_size(load_images(rows["path"].tolist()), input_size)
+    return rows, images.astype(np.float32) / 255.0, reconstruct(model, images, device=device)

@@ -1,0 +1,234 @@
+"""Membership runs on a membership dataset: the paper's reconstruction-error runs (mean-MSE,
+SSIM), attacks beyond the paper (nearest-neighbour, epsilon-ball and density-ratio in a feature
+space), and their rank ensemble.
+
+The reference set of known not-used images is the dataset's labelled not-used training images
+(each scored against it without its own group: patient or block of slices). Every choice
+(epsilon, ensemble members, threshold) is made on the labelled training split; test labels are
+read by `membership.decide` last. Each run also returns its candidates (its score at every inner
+setting) for the dataset's honest selection (`medimprint.membership.selection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from medimprint.errors import InputError
+from medimprint.membership.attacks import (
+    EPSILON_QUANTILES,
+    PATCH_AGGREGATES,
+    SHIFTS,
+    choose_ensemble,
+    domias_scores,
+    epsilon_candidates,
+    gan_leaks_scores,
+    mean_mse_scores,
+    monte_carlo_variants,
+    patch_leaks_scores,
+    rank_average,
+    rank_epsilons,
+    shift_calibrated_scores,
+    ssim_scores,
+)
+from medimprint.membership.decisions import (
+    ScoredRun,
+    decide,
+    exclusion_keys,
+    feature_splits,
+    group_keys,
+    real_test_ids,
+    real_test_labels,
+    training_labels,
+)
+from medimprint.membership.selection import candidate_name, candidate_table
+from medimprint.names import (
+    ATTACKS,
+    RAW_SPACES,
+    RECONSTRUCTION_RUNS,
+    attack_run_id,
+    reconstruction_run_id,
+    runs_in,
+)
+
+
+def run_attack(
+    manifest: pd.DataFrame,
+    ids: list[str],
+    features: np.ndarray,
+    attack: str,
+    *,
+    space: str,
+    groups: pd.Series | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> tuple[ScoredRun, pd.DataFrame | None]:
+    """One attack in one feature space; returns the run and, for Monte Carlo, the epsilon
+    search table. The run's candidates hold its score at every inner setting (Monte Carlo at
+    every epsilon, deciding at the one chosen on the training split; the patch attack under
+    every aggregate of its blocks, deciding by the mean; the shift calibration at every shift,
+    deciding at the first). Labelled images are scored against the reference outside their
+    group (``groups``: group by id; else outside themselves)."""
+    if attack not in ATTACKS:
+        raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
+    if not runs_in(attack, space):
+        raise InputError(f"{attack} compares image blocks: run it in {RAW_SPACES}, not {space!r}")
+    splits = feature_splits(manifest, ids, features, standardise=space not in RAW_SPACES)
+    train, test = splits.train, splits.test
+    labels = train["label"].to_numpy()
+    keys = group_keys(groups, train["id"])
+    train_keys = exclusion_keys(groups, train)
+    gen, ref = splits.generated, splits.train_x[labels == 0]
+    ref_keys = train_keys[labels == 0]
+    search = None
+    # {inner setting: (training scores, test scores)}, and the setting that decides the run
+    if attack == "monte_carlo":
+        epsilons = epsilon_candidates(splits.train_x, gen)
+        train_all = monte_carlo_variants(splits.train_x, gen, epsilons)
+        test_all = monte_carlo_variants(splits.test_x, gen, epsilons)
+        best, search = rank_epsilons(
+            train_all, labels, epsilons, folds=folds, seed=seed, groups=keys
+        )
+        variants = {
+            f"q={q:g}": (train_all[:, j], test_all[:, j]) for j, q in enumerate(EPSILON_QUANTILES)
+        }
+        setting = f"q={EPSILON_QUANTILES[best]:g}"
+    elif attack == "patch_leaks":
+        train_blocks = patch_leaks_scores(splits.train_x, gen, ref, train_keys, ref_keys)
+        test_blocks = patch_leaks_scores(splits.test_x, gen, ref, None, ref_keys)
+        variants = {
+            f"agg={agg}": (reduce(train_blocks), reduce(test_blocks))
+            for agg, reduce in PATCH_AGGREGATES.items()
+        }
+        setting = "agg=mean"
+    elif attack == "shift_calibrated":
+        variants = {
+            f"shift={shift}": (
+                shift_calibrated_scores(splits.train_x, gen, shift=shift),
+                shift_calibrated_scores(splits.test_x, gen, shift=shift),
+            )
+            for shift in SHIFTS
+        }
+        setting = f"shift={SHIFTS[0]}"
+    else:
+        attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
+        variants = {
+            "": (
+                attack_fn(splits.train_x, gen, ref, train_keys, ref_keys),
+                attack_fn(splits.test_x, gen, ref, None, ref_keys),
+            )
+        }
+        setting = ""
+    train_scores, test_scores = variants[setting]
+    name = attack_run_id(attack, space)
+    candidates = pd.concat(
+        [
+            candidate_table(candidate_name(name, key), train["id"], a, test, b)
+            for key, (a, b) in variants.items()
+        ],
+        ignore_index=True,
+    )
+    run = decide(
+        train,
+        train_scores,
+        test,
+        test_scores,
+        real_test_labels(manifest),
+        folds=folds,
+        seed=seed,
+        n_boot=n_boot,
+        groups=groups,
+    )
+    run.candidates = candidates
+    if search is not None:
+        run.metrics["epsilon"] = (float(epsilons[best]), float("nan"), float("nan"))
+    return run, search
+
+
+def run_ensemble(
+    manifest: pd.DataFrame,
+    scores: Mapping[str, pd.DataFrame],
+    *,
+    groups: pd.Series | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> tuple[ScoredRun, pd.DataFrame]:
+    """Rank-average of the attack runs (``{run id: per-image table with id, split, score}``)
+    whose subset has the best cross-validated training AUC on grouped folds; returns the run
+    (its metrics hold the number of members) and the table of every subset tried."""
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    by_id = {name: table.set_index("id")["score"] for name, table in scores.items()}
+    train_columns = {name: s.loc[train["id"]].to_numpy(dtype=float) for name, s in by_id.items()}
+    test_columns = {name: s.loc[test].to_numpy(dtype=float) for name, s in by_id.items()}
+    labels = train["label"].to_numpy()
+    members, subsets = choose_ensemble(
+        train_columns, labels, folds=folds, seed=seed, groups=group_keys(groups, train["id"])
+    )
+    chosen = {name: train_columns[name] for name in members}
+    run = decide(
+        train,
+        rank_average(chosen),
+        test,
+        rank_average({name: test_columns[name] for name in members}, chosen),
+        real_test_labels(manifest),
+        folds=folds,
+        seed=seed,
+        n_boot=n_boot,
+        groups=groups,
+    )
+    run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
+    return run, subsets
+
+
+def run_reconstruction(
+    manifest: pd.DataFrame,
+    ids: list[str],
+    errors: np.ndarray,
+    method: str,
+    *,
+    groups: pd.Series | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ScoredRun:
+    """The paper's method B on error maps (``N x H x W`` by ``ids``): ``mean_mse`` (nearest of
+    the used / not-used centroids of the mean error) or ``ssim`` (higher SSIM with the used /
+    not-used mean error map). Its own rule decides, as in the paper (score >= 0: nearer or more
+    similar to the used class; exact ties count as used); no threshold is tuned. Labelled images
+    are scored against class means without their group (``groups``; else without
+    themselves)."""
+    if method not in RECONSTRUCTION_RUNS:
+        raise InputError(f"unknown reconstruction run {method!r}; use one of {RECONSTRUCTION_RUNS}")
+    rows = {image_id: row for row, image_id in enumerate(ids)}
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    missing = [i for i in [*train["id"], *test] if i not in rows]
+    if missing:
+        raise InputError(
+            f"no reconstruction errors for {len(missing)} real images (first: {missing[:3]}); "
+            "delete errors.h5 so the workflow rebuilds it"
+        )
+    train_maps = errors[[rows[i] for i in train["id"]]]
+    test_maps = errors[[rows[i] for i in test]]
+    labels = train["label"].to_numpy()
+    score = mean_mse_scores if method == "mean_mse" else ssim_scores
+    # each training image left out of its class's mean, with its whole group
+    train_scores = score(train_maps, labels, groups=exclusion_keys(groups, train))
+    test_scores = score(train_maps, labels, test_maps)
+    run = decide(
+        train,
+        train_scores,
+        test,
+        test_scores,
+        real_test_labels(manifest),
+        threshold=0.0,
+        seed=seed,
+        n_boot=n_boot,
+        groups=groups,
+    )
+    run.candidates = candidate_table(
+        reconstruction_run_id(method), train["id"], train_scores, test, test_scores
+    )
+    return run

@@ -1,0 +1,63 @@
+"""The library's layout: one subpackage per idea, each re-exporting its modules' public names."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import medimprint
+
+SRC = Path(medimprint.__file__).parent
+PACKAGES = sorted(m.name for m in pkgutil.iter_modules([str(SRC)]) if m.ispkg)
+
+
+def public_names(module: Path) -> list[str]:
+    tree = ast.parse(module.read_text())
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_")
+    ]
+
+
+def test_the_subpackages_are_the_ideas():
+    assert PACKAGES == [
+        "attribution",
+        "benchmark",
+        "data",
+        "features",
+        "membership",
+        "report",
+        "runtime",
+        "segmentation",
+    ]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_subpackage_exports_its_modules_public_names(package):
+    """Every public function and class is reachable from its subpackage, and no export is stale."""
+    pkg = importlib.import_module(f"medimprint.{package}")
+    expected = sorted(
+        name
+        for module in (SRC / package).glob("*.py")
+        if module.name != "__init__.py"
+        for name in public_names(module)
+    )
+    assert pkg.__all__ == expected
+    for name in pkg.__all__:
+        obj = getattr(pkg, name)
+        assert obj.__module__.startswith(f"medimprint.{package}."), name
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        pkg.no_such_name  # noqa: B018
+
+
+def test_no_module_is_long():
+    """Past ~400 lines a module mixes ideas; the longest ones are split by what they hold."""
+    lengths = {
+        str(path.relative_to(SRC)): len(path.read_text().splitlines()) for path in SRC.rglob("*.py")
+    }
+    assert {path: n for path, n in lengths.items() if n > 500} == {}
