@@ -39,7 +39,7 @@ import yaml
 from fresh_process import measure
 
 from medimprint.benchmark.phantom import phantom_slices
-from medimprint.features.backbones import get_spec
+from medimprint.features.registry import get_spec
 from medimprint.io import write_gray_png
 
 #: The luna16 config's backbones: the torch CNNs, then the fingerprints and pixels.
@@ -66,7 +66,7 @@ if args["threads"]:  # as the workflow's job(): OMP_NUM_THREADS before torch is 
 import numpy as np
 import pandas as pd
 import torch
-from medimprint.features.backbones import TorchExtractor, _ieee_fp32, build_extractor
+from medimprint.features.extractors import TorchExtractor, _ieee_fp32, build_extractor
 from medimprint.features.stores import extract_to_store
 n, batch = args["n"], args["batch_size"]
 start = time.perf_counter()

@@ -256,7 +256,7 @@ def _class_of_one(tmp: Path, _: pytest.MonkeyPatch) -> Callable[[], Any]:
 
 def _constant_features(tmp: Path, _: pytest.MonkeyPatch) -> Callable[[], Any]:
     def run() -> dict[str, np.ndarray]:
-        from medimprint.features.backbones import build_extractor
+        from medimprint.features.extractors import build_extractor
         from medimprint.features.stores import standardise_blocks
 
         black = np.zeros((6, *SIZE), dtype=np.uint8)

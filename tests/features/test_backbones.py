@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from medimprint.errors import InputError
-from medimprint.features import backbones
-from medimprint.features.backbones import BACKBONES, build_extractor, fetch_weights
+from medimprint.features.extractors import build_extractor
+from medimprint.features.networks import lite0_module
+from medimprint.features.registry import BACKBONES
+from medimprint.features.weights import fetch_weights
 from medimprint.io import read_gray_png
 
 CNNS = [name for name, spec in BACKBONES.items() if spec.needs_torch]
@@ -123,7 +125,7 @@ def test_lite0_packaged_weights_load_strictly_and_classify_a_cat():
     from skimage.data import chelsea
     from torchvision.models import ResNet50_Weights
 
-    model = backbones._lite0_module().eval()
+    model = lite0_module().eval()
     state = torch.load(fetch_weights("efficientnet_lite0", "imagenet"), weights_only=True)
     model.load_state_dict(state, strict=True)
     ext = build_extractor("efficientnet_lite0", "imagenet", device="cpu")
@@ -275,12 +277,12 @@ def test_importing_backbones_does_not_need_torch():
     import subprocess
     import sys
 
-    code = "import sys, medimprint.features.backbones; assert 'torch' not in sys.modules"
+    code = "import sys, medimprint.features.extractors; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_only_torchvision_imagenet_weights_are_downloaded():
-    from medimprint.features.backbones import downloads_weights
+    from medimprint.features.weights import downloads_weights
 
     assert downloads_weights("resnet50", "imagenet")
     assert not downloads_weights("resnet50", "random")

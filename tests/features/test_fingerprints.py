@@ -12,8 +12,9 @@ from scipy import ndimage
 from medimprint.clustering import cluster, reduce_features
 from medimprint.errors import InputError
 from medimprint.evaluation import CLUSTER_METRICS
-from medimprint.features.backbones import BACKBONES, build_extractor
+from medimprint.features.extractors import build_extractor
 from medimprint.features.fingerprints import FINGERPRINTS, median3x3
+from medimprint.features.registry import BACKBONES
 
 NAMES = list(FINGERPRINTS)
 
@@ -143,7 +144,7 @@ def test_torch_tensors_are_accepted():
 
 def test_fingerprints_do_not_import_torch():
     code = (
-        "import sys, numpy as np; from medimprint.features.backbones import build_extractor\n"
+        "import sys, numpy as np; from medimprint.features.extractors import build_extractor\n"
         "for n in ('spectrum', 'dct', 'spectrum_residual', 'dct_residual'):\n"
         "    build_extractor(n)(np.zeros((1, 16, 16), np.uint8))\n"
         "assert 'torch' not in sys.modules"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from medimprint.errors import InputError
-from medimprint.features.backbones import build_extractor
+from medimprint.features.extractors import build_extractor
 from medimprint.features.perturbations import parse_perturbation, perturb
 from medimprint.features.stores import (
     extract_to_store,

@@ -6,7 +6,7 @@ the perturbation.
 
 from medimprint.attribution.runs import robustness_images
 from medimprint.data.manifest import read_manifest
-from medimprint.features.backbones import build_extractor
+from medimprint.features.extractors import build_extractor
 from medimprint.features.stores import extract_to_store, loader_workers
 from medimprint.runtime.jobs import job
 from medimprint.segmentation.classical import RegionCrop

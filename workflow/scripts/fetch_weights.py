@@ -2,7 +2,7 @@
 
 import json
 
-from medimprint.features.backbones import fetch_weights
+from medimprint.features.weights import fetch_weights
 from medimprint.io import atomic_path
 from medimprint.runtime.jobs import job
 

@@ -140,7 +140,7 @@ def load_pixels(paths: Sequence[str], size: int = PIXEL_SIZE) -> np.ndarray:
     """Images area-averaged to ``size`` squared, in [0, 1], one row each (the ``pixels``
     feature extractor's exact box means)."""
     from medimprint.data.manifest import load_images
-    from medimprint.features.backbones import build_extractor
+    from medimprint.features.extractors import build_extractor
 
     return build_extractor("pixels", input_size=size)(load_images(paths)).astype(np.float64)
 

@@ -22,7 +22,7 @@ from medimprint.io import read_gray_png, read_store, row_positions, write_store
 from medimprint.runtime.progress import Progress
 
 if TYPE_CHECKING:
-    from medimprint.features.backbones import FeatureExtractor
+    from medimprint.features.extractors import FeatureExtractor
 
 #: ``crop(image, id) -> image``: uint8 ``H x W`` in, uint8 ``h x w`` out.
 Crop = Callable[[np.ndarray, str], np.ndarray]
