@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.benchmark.generators import (
+    FORMAT,
     TrainedGenerator,
     load_generator,
     train_generator,
@@ -130,9 +131,7 @@ class _Malicious:
 def test_load_refuses_pickled_code(tmp_path) -> None:
     marker = tmp_path / "was_executed"
     path = tmp_path / "evil.pt"
-    torch.save(
-        {"format": "medimprint-generator", "family": "vae", "x": _Malicious(str(marker))}, path
-    )
+    torch.save({"format": FORMAT, "family": "vae", "x": _Malicious(str(marker))}, path)
     with pytest.raises(InputError, match=r"evil\.pt: refused"):
         load_generator(path)
     assert not marker.exists()
@@ -140,7 +139,15 @@ def test_load_refuses_pickled_code(tmp_path) -> None:
 
 def test_load_rejects_unknown_family_and_missing_file(tmp_path) -> None:
     path = tmp_path / "odd.pt"
-    torch.save({"format": "medimprint-generator", "family": "diffusion", "image_size": 32}, path)
+    torch.save(
+        {
+            "format": FORMAT,
+            "architecture": {"family": "diffusion", "image_size": 32, "options": {}},
+            "state_dict": {},
+            "meta": {},
+        },
+        path,
+    )
     with pytest.raises(InputError, match=r"odd\.pt.*diffusion"):
         load_generator(path)
     with pytest.raises(InputError, match=r"missing\.pt"):

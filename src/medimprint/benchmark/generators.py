@@ -10,30 +10,35 @@ Four genuinely different families, each leaving its own fingerprint:
 - ``pca_gaussian``: PCA of the flattened images with a full-covariance Gaussian over the kept
   component coefficients; samples are reconstructed and clipped (no gradient training).
 
-Architectures work for square images whose side is a power of two from 32 to 256; the number of
-up/down-sampling blocks is ``log2(size) - 2`` (4x4 bottleneck).
+Architectures (`benchmark.generator_networks`) work for square images whose side is a power of
+two from 32 to 256. Generators are saved in the checkpoint format of the other models
+(`runtime.checkpoints`).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
+import json
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.parametrizations import spectral_norm
 
+from medimprint.benchmark.generator_networks import (
+    VAE,
+    DCDiscriminator,
+    DCGenerator,
+    SNDiscriminator,
+    UpconvGenerator,
+    build_network,
+)
 from medimprint.errors import InputError
-from medimprint.io import atomic_path
 from medimprint.names import GENERATOR_FAMILIES
+from medimprint.runtime.checkpoints import load_model, save_model
 from medimprint.runtime.jobs import pick_device
 from medimprint.runtime.progress import Progress
 
@@ -58,10 +63,11 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
 _BASE_WIDTH = {"vae": 32, "dcgan": 32, "upconv_gan": 16}
 _D_WIDTH = {"dcgan": 16, "upconv_gan": 16}
 
-_FORMAT = "medimprint-generator"
-_VERSION = 1
+#: Checkpoint format tag (`runtime.checkpoints`); `load_generator` refuses any other.
+FORMAT = "medimprint-generator-2"
 _MIN_SIZE, _MAX_SIZE = 32, 256
-_PCA_KEYS = ("mean", "components", "coef_mean", "coef_chol")
+#: The config entries that rebuild a generator's network (the rest are training settings).
+_ARCHITECTURE = ("family", "image_size", "options")
 
 
 # --------------------------------------------------------------------------- validation
@@ -117,217 +123,6 @@ def _resolve_options(family: str, options: dict | None, size: int, n_images: int
     return resolved
 
 
-# --------------------------------------------------------------------------- networks
-
-
-def _widths(size: int, base: int) -> list[int]:
-    """Channels at resolutions 4, 8, ..., size/2 (doubling towards 4x4, capped at 8 * base)."""
-    n_blocks = int(math.log2(size)) - 2
-    return [base * min(2 ** (n_blocks - 1 - i), 8) for i in range(n_blocks)]
-
-
-class _VAE(nn.Module):
-    """Convolutional VAE: strided-conv encoder, transposed-conv decoder with sigmoid output."""
-
-    def __init__(self, size: int, latent_dim: int, base: int) -> None:
-        super().__init__()
-        widths = _widths(size, base)  # widths[i] at resolution 4 * 2**i
-        enc: list[nn.Module] = []
-        in_ch = 1
-        for w in reversed(widths):
-            enc += [nn.Conv2d(in_ch, w, 4, 2, 1), nn.LeakyReLU(0.2)]
-            in_ch = w
-        self.encoder = nn.Sequential(*enc, nn.Flatten())
-        self.to_stats = nn.Linear(widths[0] * 16, 2 * latent_dim)
-        self.from_latent = nn.Linear(latent_dim, widths[0] * 16)
-        dec: list[nn.Module] = []
-        for i, w in enumerate(widths):
-            out = widths[i + 1] if i + 1 < len(widths) else 1
-            dec.append(nn.ConvTranspose2d(w, out, 4, 2, 1))
-            dec.append(nn.ReLU() if i + 1 < len(widths) else nn.Sigmoid())
-        self.decoder = nn.Sequential(*dec)
-        self.latent_dim = latent_dim
-        self.top = widths[0]
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
-        return mu, logvar.clamp(-10, 10)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.from_latent(z)).view(-1, self.top, 4, 4)
-        return self.decoder(h)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decode(z)
-
-
-class _DCGenerator(nn.Module):
-    """DCGAN generator: transposed convs with BatchNorm + ReLU, Tanh output."""
-
-    def __init__(self, size: int, latent_dim: int, base: int) -> None:
-        super().__init__()
-        widths = _widths(size, base)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(),
-        ]
-        for w, out in itertools.pairwise(widths):
-            layers += [
-                nn.ConvTranspose2d(w, out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(out),
-                nn.ReLU(),
-            ]
-        layers += [nn.ConvTranspose2d(widths[-1], 1, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-        self.latent_dim = latent_dim
-        self.apply(_dcgan_init)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
-
-
-class _DCDiscriminator(nn.Module):
-    """DCGAN discriminator: strided convs, BatchNorm (not on the first layer), LeakyReLU."""
-
-    def __init__(self, size: int, base: int) -> None:
-        super().__init__()
-        widths = _widths(size, base)
-        layers: list[nn.Module] = []
-        in_ch = 1
-        for j, w in enumerate(reversed(widths)):
-            layers.append(nn.Conv2d(in_ch, w, 4, 2, 1, bias=j == 0))
-            if j > 0:
-                layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.LeakyReLU(0.2))
-            in_ch = w
-        layers += [nn.Conv2d(in_ch, 1, 4, 1, 0), nn.Flatten()]
-        self.net = nn.Sequential(*layers)
-        self.apply(_dcgan_init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
-
-
-def _dcgan_init(module: nn.Module) -> None:
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-class _PixelNorm(nn.Module):
-    """Normalise each pixel's feature vector to unit RMS (ProGAN)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
-
-
-def _repeat2x(x: torch.Tensor) -> torch.Tensor:
-    """Repeat each pixel 2x2 (nearest-neighbour upsampling); the result is channels_last."""
-    n, c, h, w = x.shape
-    x = x.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(n, h, 2, w, 2, c)
-    return x.reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
-
-
-def _sum2x2(x: torch.Tensor) -> torch.Tensor:
-    """Sum non-overlapping 2x2 blocks; the result is channels_last."""
-    n, c, h, w = x.shape
-    x = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)
-    x = x[:, :, 0] + x[:, :, 1]
-    return (x[:, :, :, 0] + x[:, :, :, 1]).permute(0, 3, 1, 2)
-
-
-class _NearestUp2x(torch.autograd.Function):
-    """Nearest-neighbour 2x upsampling, as ``F.interpolate(..., mode="nearest")``.
-
-    Both passes are plain copies/adds in channels_last order, several times faster on CPU than
-    the generic kernels (whose backward dominated training time).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        return _repeat2x(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _sum2x2(grad)
-
-
-class _AvgPool2x(torch.autograd.Function):
-    """2x2 average pooling, as ``F.avg_pool2d(x, 2)``, with fast channels_last passes."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        return _sum2x2(x) * 0.25
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return _repeat2x(grad * 0.25)
-
-
-class _Upsample2x(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _NearestUp2x.apply(x)
-
-
-class _Downsample2x(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _AvgPool2x.apply(x)
-
-
-class _UpconvGenerator(nn.Module):
-    """Generator with nearest-neighbour upsampling + 3x3 convs, pixel norm and LeakyReLU."""
-
-    def __init__(self, size: int, latent_dim: int, base: int) -> None:
-        super().__init__()
-        widths = _widths(size, base)
-        self.fc = nn.Linear(latent_dim, widths[0] * 16)
-        layers: list[nn.Module] = []
-        for w, out in itertools.pairwise(widths):
-            layers += [_Upsample2x(), nn.Conv2d(w, out, 3, 1, 1), _PixelNorm(), nn.LeakyReLU(0.2)]
-        layers += [_Upsample2x(), nn.Conv2d(widths[-1], 1, 3, 1, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-        self.norm = _PixelNorm()
-        self.latent_dim = latent_dim
-        self.top = widths[0]
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(self.fc(self.norm(z[:, :, None, None]).flatten(1)), 0.2)
-        return self.net(self.norm(h.view(-1, self.top, 4, 4)))
-
-
-class _SNDiscriminator(nn.Module):
-    """Spectral-norm discriminator: 3x3 convs, LeakyReLU, average-pool downsampling."""
-
-    def __init__(self, size: int, base: int) -> None:
-        super().__init__()
-        widths = _widths(size, base)
-        layers: list[nn.Module] = []
-        in_ch = 1
-        for w in reversed(widths):
-            layers += [spectral_norm(nn.Conv2d(in_ch, w, 3, 1, 1)), nn.LeakyReLU(0.1)]
-            layers.append(_Downsample2x())
-            in_ch = w
-        layers.append(nn.Flatten())
-        self.net = nn.Sequential(*layers)
-        self.fc = spectral_norm(nn.Linear(in_ch * 16, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.net(x)).squeeze(1)
-
-
-def _build_net(family: str, size: int, opts: dict) -> nn.Module:
-    if family == "vae":
-        return _VAE(size, opts["latent_dim"], opts["base_channels"])
-    if family == "dcgan":
-        return _DCGenerator(size, opts["latent_dim"], opts["base_channels"])
-    return _UpconvGenerator(size, opts["latent_dim"], opts["base_channels"])
-
-
 # --------------------------------------------------------------------------- result object
 
 
@@ -377,70 +172,52 @@ class TrainedGenerator:
         return img.reshape(n, self.image_size, self.image_size)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Save as a ``torch.save`` dict of tensors and plain Python values (atomic)."""
-        state: dict[str, torch.Tensor]
+        """Save as a weights-only checkpoint (`runtime.checkpoints`), atomically: the network
+        (for ``pca_gaussian`` its arrays), the family, size and options that rebuild it, and the
+        training settings and history."""
         if self._net is not None:
-            state = {k: v.detach().cpu().clone() for k, v in self._net.state_dict().items()}
+            net = self._net
         else:
             assert self._arrays is not None
-            state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self._arrays.items()}
-        payload = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "family": self.family,
-            "image_size": int(self.image_size),
-            "config": self.config,
-            "history": self.history,
-            "state": state,
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+            net = build_network(self.family, self.image_size, self.config["options"])
+            for key, value in self._arrays.items():
+                getattr(net, key).copy_(torch.from_numpy(value))
+        settings = {k: v for k, v in self.config.items() if k not in _ARCHITECTURE}
+        save_model(
+            path,
+            net,
+            format=FORMAT,
+            architecture={k: self.config[k] for k in _ARCHITECTURE},
+            meta={**settings, "history": json.dumps(self.history)},
+        )
 
 
 def load_generator(path: str | os.PathLike, device: str | None = None) -> TrainedGenerator:
     """Load a generator written by `TrainedGenerator.save` (tensors only; no code executed)."""
-    path = Path(path)
-    device = pick_device(device)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: generator file not found; train it first") from None
-    except pickle.UnpicklingError:
-        raise InputError(
-            f"{path}: refused: not a file of tensors and plain values (it is corrupt, or holds "
-            "pickled objects whose loading could run code); delete it and retrain"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise InputError(
-            f"{path}: not a safe medimprint generator file ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}); delete it and retrain"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise InputError(f"{path}: not a medimprint generator file; delete it and retrain")
-    family = payload.get("family")
-    if family not in GENERATOR_FAMILIES:
-        raise InputError(
-            f"{path}: unknown generator family {family!r}; valid families: "
-            f"{', '.join(GENERATOR_FAMILIES)}"
-        )
-    try:
-        size = int(payload["image_size"])
+    arch: dict = {}
+
+    def build(architecture: dict) -> nn.Module:
+        family, size = architecture["family"], architecture["image_size"]
+        _check_family(family)
         _check_size(size)
-        config, state = payload["config"], payload["state"]
-        result = TrainedGenerator(family, size, config, list(payload.get("history", [])))
-        if family == "pca_gaussian":
-            result._arrays = {k: state[k].numpy() for k in _PCA_KEYS}
-            return result
-        net = _build_net(family, size, config["options"])
-        net.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-        raise InputError(
-            f"{path}: damaged or incompatible {family} generator file ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}); delete it and retrain"
-        ) from None
-    net.to(device).eval()
-    result._net = net
-    result._device = device
+        arch.update(architecture)
+        return build_network(family, size, architecture["options"])
+
+    net, meta = load_model(
+        path,
+        format=FORMAT,
+        build=build,
+        architecture=dict.fromkeys(_ARCHITECTURE),
+        name="generator",
+        fix="delete it and train the generator again",
+    )
+    history = json.loads(meta.pop("history", "[]"))
+    result = TrainedGenerator(arch["family"], arch["image_size"], {**arch, **meta}, history)
+    if arch["family"] == "pca_gaussian":
+        result._arrays = {k: v.numpy() for k, v in net.state_dict().items()}
+        return result
+    result._device = pick_device(device)
+    result._net = net.to(result._device).eval()
     return result
 
 
@@ -461,9 +238,10 @@ def train_generator(
 ) -> TrainedGenerator:
     """Train a generator of ``family`` on uint8 ``N x H x W`` images.
 
-    Deterministic on CPU for a given ``seed`` (seeds numpy and torch). ``options`` are
-    family-specific (see `DEFAULT_OPTIONS`); ``lr=None`` uses `DEFAULT_LR`. ``device=None`` picks
-    CUDA when available. The result's ``history`` holds one ``{"epoch", "losses"}`` per epoch.
+    Deterministic on CPU for a given ``seed``; the global RNGs are left as they were.
+    ``options`` are family-specific (see `DEFAULT_OPTIONS`); ``lr=None`` uses `DEFAULT_LR`.
+    ``device=None`` picks CUDA when available. The result's ``history`` holds one
+    ``{"epoch", "losses"}`` per epoch.
     """
     _check_family(family)
     images = np.asarray(images)
@@ -496,19 +274,19 @@ def train_generator(
         "lr": lr,
         "n_train": int(n),
     }
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
     if family == "pca_gaussian":
         arrays, history = _fit_pca(images, opts["components"], seed)
         log(f"pca_gaussian: {opts['components']} components, {history[0]['losses']}")
         return TrainedGenerator(family, w, config, history, _arrays=arrays)
     shuffle = torch.Generator().manual_seed(int(seed))
-    if family == "vae":
-        x = torch.from_numpy(images).float().div(255.0).unsqueeze(1).to(device)
-        net, history = _train_vae(x, opts, epochs, batch_size, lr, device, shuffle, log)
-    else:
-        x = torch.from_numpy(images).float().div(127.5).sub(1.0).unsqueeze(1).to(device)
-        net, history = _train_gan(family, x, opts, epochs, batch_size, lr, device, shuffle, log)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights; batches and noise come from `shuffle`
+        if family == "vae":
+            x = torch.from_numpy(images).float().div(255.0).unsqueeze(1).to(device)
+            net, history = _train_vae(x, opts, epochs, batch_size, lr, device, shuffle, log)
+        else:
+            x = torch.from_numpy(images).float().div(127.5).sub(1.0).unsqueeze(1).to(device)
+            net, history = _train_gan(family, x, opts, epochs, batch_size, lr, device, shuffle, log)
     net.eval()
     return TrainedGenerator(family, w, config, history, _net=net, _device=device)
 
@@ -533,7 +311,7 @@ def _train_vae(
     shuffle: torch.Generator,
     log: Callable[[str], None],
 ) -> tuple[nn.Module, list[dict]]:
-    net = _VAE(x.shape[-1], opts["latent_dim"], opts["base_channels"]).to(device)
+    net = VAE(x.shape[-1], opts["latent_dim"], opts["base_channels"]).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     beta = opts["beta"]
     history = []
@@ -573,12 +351,12 @@ def _train_gan(
 ) -> tuple[nn.Module, list[dict]]:
     size, latent, base = x.shape[-1], opts["latent_dim"], opts["base_channels"]
     if family == "dcgan":
-        gnet: nn.Module = _DCGenerator(size, latent, base)
-        dnet: nn.Module = _DCDiscriminator(size, opts["d_channels"])
+        gnet: nn.Module = DCGenerator(size, latent, base)
+        dnet: nn.Module = DCDiscriminator(size, opts["d_channels"])
         betas = (0.5, 0.999)
     else:
-        gnet = _UpconvGenerator(size, latent, base)
-        dnet = _SNDiscriminator(size, opts["d_channels"])
+        gnet = UpconvGenerator(size, latent, base)
+        dnet = SNDiscriminator(size, opts["d_channels"])
         betas = (0.0, 0.9)
     gnet.to(device).train()
     dnet.to(device).train()

@@ -28,18 +28,15 @@ from medimprint.errors import InputError
 from medimprint.io import stream_store
 from medimprint.names import CODE_SPACE
 from medimprint.runtime.checkpoints import load_model, save_model
-from medimprint.runtime.progress import Progress
 from medimprint.runtime.tensors import (
-    EarlyStopping,
     as_input,
     batched_inference,
     build_monai,
     check_images,
-    deterministic,
-    holdout_split,
     padded_forward,
     total_stride,
 )
+from medimprint.runtime.training import EarlyStopping, deterministic, holdout_split, train_epochs
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
 FORMAT = "medimprint-autoencoder-1"
@@ -115,35 +112,42 @@ def train_autoencoder(
         seed=seed,
     )
     x_all = as_input(images, device)
-    rows, stopping = [], EarlyStopping(patience, higher_is_better=False)
+    pixels = len(val) * images.shape[1] * images.shape[2]
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        x = x_all[rows]
+        return torch.nn.functional.mse_loss(_reconstruct(model, x), x)
+
+    def validate(parts: list[np.ndarray]) -> float:
+        return (
+            sum(
+                torch.nn.functional.mse_loss(
+                    _reconstruct(model, x_all[part]), x_all[part], reduction="sum"
+                ).item()
+                for part in parts
+            )
+            / pixels
+        )
+
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
         model = build_autoencoder().to(device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
-        for epoch in range(1, epochs + 1):
-            model.train()
-            shuffled, total = rng.permutation(train), 0.0
-            for start in range(0, len(shuffled), batch_size):
-                x = x_all[torch.from_numpy(shuffled[start : start + batch_size]).to(device)]
-                optimiser.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.mse_loss(_reconstruct(model, x), x)
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(x)
-            model.eval()
-            with torch.inference_mode():
-                val_loss = sum(
-                    torch.nn.functional.mse_loss(
-                        _reconstruct(model, x_all[part]), x_all[part], reduction="sum"
-                    ).item()
-                    for part in np.array_split(val, -(-len(val) // batch_size))
-                ) / (len(val) * images.shape[1] * images.shape[2])
-            rows.append((epoch, total / len(train), val_loss))
-            progress.step(detail=f"loss {rows[-1][1]:.5f}, val loss {val_loss:.5f}")
-            if stopping.update(model, val_loss):
-                break
-    return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_loss"])
+        return train_epochs(
+            model,
+            torch.optim.Adam(model.parameters(), lr=lr),
+            batch_loss=batch_loss,
+            validate=validate,
+            rng=rng,
+            train=train,
+            val=val,
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            stopping=EarlyStopping(patience, higher_is_better=False),
+            score_name="val_loss",
+            describe=lambda loss, score: f"loss {loss:.5f}, val loss {score:.5f}",
+            log=log,
+        )
 
 
 def reconstruct(

@@ -14,15 +14,13 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "jobs": ["setup_job", "job", "pick_device"],
         "progress": ["duration", "Progress"],
         "tensors": [
-            "deterministic",
             "check_images",
             "as_input",
             "batched_inference",
             "padded_forward",
             "build_monai",
             "total_stride",
-            "holdout_split",
-            "EarlyStopping",
         ],
+        "training": ["train_epochs", "deterministic", "holdout_split", "EarlyStopping"],
     },
 )

@@ -1,9 +1,8 @@
-"""Torch helpers shared by the image models: deterministic kernels, uint8 images as tensors, and
+"""Torch helpers shared by the image models: uint8 images as tensors, batched inference, and
 forward passes on images of any size (zero-padded to the network's stride, cropped back)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -11,18 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from medimprint.errors import InputError
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic torch kernels (a warning where one has none), restoring the setting."""
-    was = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was, warn_only=warn_only)
 
 
 def check_images(images: np.ndarray) -> None:
@@ -79,51 +66,3 @@ def build_monai(network: type, architecture: Mapping[str, object]) -> torch.nn.M
 def total_stride(model: torch.nn.Module, default: list[int]) -> int:
     """The factor a MONAI encoder-decoder shrinks its input by (image sides must divide it)."""
     return int(np.prod(getattr(model, "strides", default)))
-
-
-def holdout_split(
-    n_images: int,
-    *,
-    epochs: int,
-    batch_size: int,
-    patience: int,
-    val_fraction: float,
-    seed: int,
-) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
-    """Check training settings and hold out a seeded ``val_fraction`` of ``n_images`` (at least
-    one, never all): ``(rng, validation rows sorted, training rows)``; the generator goes on to
-    shuffle the training rows each epoch."""
-    if n_images < 2:
-        raise InputError(f"need at least 2 images (to train and to validate), got {n_images}")
-    if min(epochs, batch_size, patience) < 1 or not 0 < val_fraction < 1:
-        raise ValueError(
-            f"need epochs, batch_size, patience >= 1 and 0 < val_fraction < 1, got {epochs}, "
-            f"{batch_size}, {patience}, {val_fraction}"
-        )
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n_images)
-    n_val = min(n_images - 1, max(1, round(val_fraction * n_images)))
-    return rng, np.sort(order[:n_val]), order[n_val:]
-
-
-class EarlyStopping:
-    """Keeps a copy of the model state with the best validation score (higher or lower is
-    better) and says when ``patience`` epochs in a row brought no improvement."""
-
-    def __init__(self, patience: int, *, higher_is_better: bool) -> None:
-        self.patience, self.sign = patience, 1.0 if higher_is_better else -1.0
-        self.best, self.state, self.stale = -np.inf, None, 0
-
-    def update(self, model: torch.nn.Module, score: float) -> bool:
-        """Record an epoch's validation ``score``; True when training should stop."""
-        if self.sign * score > self.best:
-            self.best, self.stale = self.sign * score, 0
-            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return False
-        self.stale += 1
-        return self.stale >= self.patience
-
-    def restore(self, model: torch.nn.Module) -> torch.nn.Module:
-        """``model`` with the best state loaded, in eval mode."""
-        model.load_state_dict(self.state)
-        return model.eval()

@@ -23,18 +23,15 @@ from medimprint.data.manifest import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store
 from medimprint.runtime.checkpoints import load_model, save_model
-from medimprint.runtime.progress import Progress
 from medimprint.runtime.tensors import (
-    EarlyStopping,
     as_input,
     batched_inference,
     build_monai,
     check_images,
-    deterministic,
-    holdout_split,
     padded_forward,
     total_stride,
 )
+from medimprint.runtime.training import EarlyStopping, deterministic, holdout_split, train_epochs
 from medimprint.segmentation.classical import MIN_LUNG_FRACTION, write_masks
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
@@ -122,37 +119,36 @@ def train_unet(
     )
     x_all = as_input(images, device)
     y_all = torch.from_numpy(masks).to(device).float()[:, None]
-    rows, stopping = [], EarlyStopping(patience, higher_is_better=True)
+    loss_fn = DiceCELoss(sigmoid=True)
+    flips = torch.Generator().manual_seed(seed)
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        x, y = _flip(x_all[rows], y_all[rows], flips)
+        return loss_fn(_forward(model, x), y)
+
+    def validate(parts: list[np.ndarray]) -> float:
+        scores = [_dice(_forward(model, x_all[part]) > 0, y_all[part] > 0) for part in parts]
+        return torch.cat(scores).mean().item()
+
     with deterministic(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights; no CUDA randomness is used
         model = build_unet().to(device)
-        flips = torch.Generator().manual_seed(seed)
-        loss_fn = DiceCELoss(sigmoid=True)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
-        for epoch in range(1, epochs + 1):
-            model.train()
-            shuffled, total = rng.permutation(train), 0.0
-            for start in range(0, len(shuffled), batch_size):
-                batch = torch.from_numpy(shuffled[start : start + batch_size]).to(device)
-                x, y = _flip(x_all[batch], y_all[batch], flips)
-                optimiser.zero_grad(set_to_none=True)
-                loss = loss_fn(_forward(model, x), y)
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(batch)
-            model.eval()
-            with torch.inference_mode():
-                scores = [
-                    _dice(_forward(model, x_all[part]) > 0, y_all[part] > 0)
-                    for part in np.array_split(val, -(-len(val) // batch_size))
-                ]
-                val_dice = torch.cat(scores).mean().item()
-            rows.append((epoch, total / len(train), val_dice))
-            progress.step(detail=f"loss {rows[-1][1]:.4f}, val Dice {val_dice:.4f}")
-            if stopping.update(model, val_dice):
-                break
-    return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", "val_dice"])
+        return train_epochs(
+            model,
+            torch.optim.Adam(model.parameters(), lr=lr),
+            batch_loss=batch_loss,
+            validate=validate,
+            rng=rng,
+            train=train,
+            val=val,
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            stopping=EarlyStopping(patience, higher_is_better=True),
+            score_name="val_dice",
+            describe=lambda loss, score: f"loss {loss:.4f}, val Dice {score:.4f}",
+            log=log,
+        )
 
 
 def predict_masks(
