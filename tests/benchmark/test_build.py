@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import medimprint.benchmark.build as build_mod
-from medimprint.benchmark.build import generator_plan, load_slices, split_real, write_layout
+import medimprint.benchmark.layout as layout_mod
+from medimprint.benchmark.layout import generator_plan, write_layout
+from medimprint.benchmark.slices import load_slices
+from medimprint.benchmark.split import split_real
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png, write_gray_png
 
@@ -430,7 +432,7 @@ def test_write_layout_replaces_existing_output(tmp_path):
 def test_write_layout_leaves_nothing_on_failure(tmp_path, monkeypatch):
     images, meta, splits, samples = _inputs()
     calls = []
-    real_write = build_mod.write_gray_png
+    real_write = layout_mod.write_gray_png
 
     def flaky(path, image):
         calls.append(path)
@@ -438,7 +440,7 @@ def test_write_layout_leaves_nothing_on_failure(tmp_path, monkeypatch):
             raise OSError("disk full")
         real_write(path, image)
 
-    monkeypatch.setattr(build_mod, "write_gray_png", flaky)
+    monkeypatch.setattr(layout_mod, "write_gray_png", flaky)
     out = tmp_path / "data"
     with pytest.raises(OSError, match="disk full"):
         write_layout(out, images, meta, splits, samples, BUILD, seed=0)

@@ -6,7 +6,8 @@ import re
 from snakemake.utils import validate
 
 from medimprint.features.weights import downloads_weights
-from medimprint.benchmark.build import generator_plan, has_reference_lungs
+from medimprint.benchmark.layout import generator_plan
+from medimprint.benchmark.slices import has_reference_lungs
 from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
 from medimprint.data.validation import dataset_files, files_digest, label_file
 from medimprint.errors import InputError

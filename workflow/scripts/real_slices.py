@@ -1,7 +1,7 @@
 """Make a build's pool of real slices: procedural demo slices or real PNG slices."""
 
-from medimprint.benchmark.build import load_slices
 from medimprint.benchmark.phantom import phantom_slices
+from medimprint.benchmark.slices import load_slices
 from medimprint.io import write_store, write_table
 from medimprint.runtime.jobs import job
 

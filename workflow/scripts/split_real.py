@@ -1,7 +1,7 @@
 """Split a build's real slices into used / not-used pools per membership database, each into a
 labelled train part and a test part, and name every slice's group (patient or block)."""
 
-from medimprint.benchmark.build import split_real
+from medimprint.benchmark.split import split_real
 from medimprint.io import read_table, write_table
 from medimprint.runtime.jobs import job
 

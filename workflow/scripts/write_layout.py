@@ -1,6 +1,6 @@
 """Write a build's benchmark in the task's folder layout."""
 
-from medimprint.benchmark.build import write_layout
+from medimprint.benchmark.layout import write_layout
 from medimprint.io import read_store, read_table
 from medimprint.runtime.jobs import job
 

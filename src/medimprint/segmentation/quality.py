@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image, UnidentifiedImageError
 
-from medimprint.benchmark.build import BOX_COLUMNS, REFERENCE_COLUMNS
+from medimprint.benchmark.slices import BOX_COLUMNS, REFERENCE_COLUMNS
 from medimprint.data.manifest import load_images
 from medimprint.errors import InputError
 from medimprint.io import read_store

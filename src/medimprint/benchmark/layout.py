@@ -1,0 +1,265 @@
+"""Write a benchmark in the task's folder layout (docs/CONTRACTS.md), atomically: the generators to
+train and the samples each must give (`generator_plan`), then the membership and attribution
+folders with their label and group files (`write_layout`).
+
+Sample order: when one model ``"{db}/{family}"`` serves both sub-tasks, membership takes its first
+``generated`` samples, then attribution takes the next ``train_per_generator`` (if the family is a
+train generator) and then the next ``test_per_generator`` (if it is a test generator).
+"""
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medimprint.benchmark.split import STATUSES
+from medimprint.errors import InputError
+from medimprint.io import write_gray_png, write_table
+
+
+@dataclass(frozen=True)
+class _SampleRange:
+    use: str  # "membership", "attribution_train" or "attribution_test"
+    name: str  # database (membership) or family (attribution)
+    key: str  # model "{database}/{family}"
+    start: int
+    stop: int
+
+
+def _sample_ranges(build: dict) -> list[_SampleRange]:
+    """Which samples of which model each part of the layout takes (see module docstring)."""
+    membership = build.get("membership") or {}
+    used: dict[str, int] = {}
+    ranges = []
+
+    def take(use: str, name: str, key: str, n: int) -> None:
+        start = used.get(key, 0)
+        used[key] = start + n
+        ranges.append(_SampleRange(use, name, key, start, start + n))
+
+    for db, cfg in membership.items():
+        family = _key(cfg, "generator", f"membership.{db}")
+        take("membership", db, f"{db}/{family}", _count(cfg, "generated", f"membership.{db}"))
+    attribution = build.get("attribution")
+    if attribution:
+        pool = _key(attribution, "pool", "attribution")
+        if pool not in membership:
+            raise InputError(
+                f"attribution.pool {pool!r}: must be one of the membership databases "
+                f"{sorted(membership)} (its used images train the generators)"
+            )
+        train = list(_key(attribution, "train_generators", "attribution"))
+        test = list(_key(attribution, "test_generators", "attribution"))
+        n_train = _count(attribution, "train_per_generator", "attribution")
+        n_test = _count(attribution, "test_per_generator", "attribution")
+        for family in train:
+            take("attribution_train", family, f"{pool}/{family}", n_train)
+        for family in test:
+            take("attribution_test", family, f"{pool}/{family}", n_test)
+    return ranges
+
+
+def _key(cfg: dict, key: str, where: str) -> object:
+    if key not in cfg:
+        raise InputError(f"{where}.{key}: missing; add it to the build config")
+    return cfg[key]
+
+
+def _count(cfg: dict, key: str, where: str) -> int:
+    value = _key(cfg, key, where)
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{where}.{key}: must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def generator_plan(build: dict) -> dict[str, int]:
+    """Models a build needs, ``"{database}/{family}" -> number of samples``.
+
+    Each model is trained on the used images of its database; a model serving both sub-tasks
+    gives membership its first samples and attribution the next ones (counts add up).
+    """
+    plan: dict[str, int] = {}
+    for r in _sample_ranges(build):
+        plan[r.key] = max(plan.get(r.key, 0), r.stop)
+    return plan
+
+
+def write_layout(
+    out_dir: str | os.PathLike,
+    images: np.ndarray,
+    meta: pd.DataFrame,
+    splits: pd.DataFrame,
+    samples: dict[str, np.ndarray],
+    build: dict,
+    *,
+    seed: int,
+) -> None:
+    """Write the task layout (docs/CONTRACTS.md) for ``build`` under ``out_dir``.
+
+    ``images`` are row-aligned with ``meta``; ``splits`` comes from `split_real` (with its
+    ``group`` column, written to each database's ``groups.csv``); ``samples`` maps each
+    `generator_plan` key to at least that many uint8 images. Everything is written to a
+    temporary sibling folder that replaces ``out_dir`` only when complete.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder; remove it")
+    ranges = _sample_ranges(build)
+    _check_inputs(images, meta, splits, samples, ranges, build)
+    rng = np.random.default_rng(seed)
+    per_folder = build.get("file_names", "unique") == "per_folder"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling_dir(out_dir, "tmp")
+    try:
+        row_of = {id_: row for row, id_ in enumerate(meta["id"].astype(str))}
+        for r in ranges:
+            if r.use == "membership":
+                db_splits = splits[splits["database"] == r.name]
+                generated = samples[r.key][r.start : r.stop]
+                folder = tmp / "membership" / r.name
+                _write_membership(
+                    folder, r.name, images, row_of, db_splits, generated, rng, per_folder
+                )
+        if build.get("attribution"):
+            _write_attribution(tmp / "attribution", ranges, samples, rng, per_folder)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_inputs(
+    images: np.ndarray,
+    meta: pd.DataFrame,
+    splits: pd.DataFrame,
+    samples: dict[str, np.ndarray],
+    ranges: list[_SampleRange],
+    build: dict,
+) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or len(images) != len(meta):
+        raise ValueError(f"images must be uint8 N x H x W aligned with meta ({len(meta)} rows)")
+    if "group" not in splits.columns:
+        raise InputError(
+            "splits have no 'group' column (made by an older version); rerun the split"
+        )
+    unknown = set(splits["id"].astype(str)) - set(meta["id"].astype(str))
+    if unknown:
+        raise ValueError(f"splits name ids missing from meta: {sorted(unknown)[:5]}")
+    for db in build.get("membership") or {}:
+        if not (splits["database"] == db).any():
+            raise InputError(f"membership.{db}: no real images assigned; rerun the split")
+    for r in ranges:
+        arr = samples.get(r.key)
+        if arr is None:
+            raise InputError(f"samples for model {r.key!r} are missing; train it first")
+        if arr.dtype != np.uint8 or arr.shape[1:] != images.shape[1:]:
+            raise InputError(
+                f"samples {r.key!r}: expected uint8 images of {images.shape[1:]}, got "
+                f"{arr.dtype} {arr.shape[1:]}; regenerate them at the build's image_size"
+            )
+        if len(arr) < r.stop:
+            raise InputError(
+                f"samples {r.key!r}: {len(arr)} images, the build needs {r.stop}; regenerate them"
+            )
+
+
+def _write_membership(
+    folder: Path,
+    db: str,
+    images: np.ndarray,
+    row_of: dict[str, int],
+    splits: pd.DataFrame,
+    generated: np.ndarray,
+    rng: np.random.Generator,
+    per_folder: bool = False,
+) -> None:
+    """One database: with ``per_folder`` names as the task ships them (numbered per role folder,
+    so names repeat across folders; headers ``file,...``), else a name unique to each image."""
+    for i, image in enumerate(generated):
+        name = f"image_{i:05d}" if per_folder else f"{db}_gen_{i:05d}"
+        write_gray_png(folder / "generated" / f"{name}.png", image)
+    train = splits[splits["part"] == "train"]
+    groups = []  # (file as named in groups.csv, group), one per real image
+    for status in STATUSES:
+        rows = train[train["status"] == status]
+        pairs = zip(rows["id"].astype(str), rows["group"].astype(str), strict=True)
+        for i, (id_, group) in enumerate(pairs):
+            name = f"image_{i:05d}" if per_folder else id_
+            write_gray_png(folder / f"real_{status}" / f"{name}.png", images[row_of[id_]])
+            groups.append((f"real_{status}/{name}.png" if per_folder else name, group))
+    test = splits[splits["part"] == "test"]
+    labels = []
+    for i, row in enumerate(rng.permutation(len(test))):
+        id_, status = str(test["id"].iloc[row]), test["status"].iloc[row]
+        anon = f"image_{i:05d}" if per_folder else f"{db}_unknown_{i:04d}"
+        write_gray_png(folder / "real_unknown" / f"{anon}.png", images[row_of[id_]])
+        labels.append((f"{anon}.png" if per_folder else anon, 1 if status == "used" else 0))
+        groups.append(
+            (f"real_unknown/{anon}.png" if per_folder else anon, str(test["group"].iloc[row]))
+        )
+    for sub in ("generated", "real_used", "real_not_used", "real_unknown"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    key = "file" if per_folder else "id"
+    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=[key, "label"]))
+    write_table(folder / "groups.csv", pd.DataFrame(groups, columns=[key, "group"]))
+
+
+def _write_attribution(
+    folder: Path,
+    ranges: list[_SampleRange],
+    samples: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    per_folder: bool = False,
+) -> None:
+    test: list[tuple[str, np.ndarray]] = []
+    for r in ranges:
+        chunk = samples[r.key][r.start : r.stop]
+        if r.use == "attribution_train":
+            (folder / "train" / r.name).mkdir(parents=True, exist_ok=True)
+            for i, image in enumerate(chunk):
+                name = f"image_{i:05d}" if per_folder else f"{r.name}_{i:05d}"
+                write_gray_png(folder / "train" / r.name / f"{name}.png", image)
+        elif r.use == "attribution_test":
+            test.extend((r.name, image) for image in chunk)
+    (folder / "test").mkdir(parents=True, exist_ok=True)
+    labels = []
+    for i, k in enumerate(rng.permutation(len(test))):
+        family, image = test[k]
+        name = f"image_{i:05d}" if per_folder else f"test_{i:05d}"
+        write_gray_png(folder / "test" / f"{name}.png", image)
+        labels.append((f"{name}.png" if per_folder else name, family))
+    columns = ["file", "model"] if per_folder else ["id", "label"]
+    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=columns))
+
+
+def _sibling_dir(out_dir: Path, kind: str) -> Path:
+    """Create a new empty hidden folder beside ``out_dir``.
+
+    Not tempfile.mkdtemp: its folders are 0700; honour the umask like a plain mkdir would.
+    """
+    while True:
+        path = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(8)}.{kind}"
+        try:
+            path.mkdir(mode=0o777)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Move the finished ``tmp`` folder to ``out_dir``, deleting an older ``out_dir`` last."""
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    old = _sibling_dir(out_dir, "old")
+    os.replace(out_dir, old)  # onto the empty placeholder folder
+    try:
+        os.replace(tmp, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
