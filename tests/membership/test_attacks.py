@@ -13,18 +13,16 @@ from sklearn.neighbors import KernelDensity
 from medimprint.errors import InputError
 from medimprint.membership import attacks
 from medimprint.membership.attacks import (
-    choose_ensemble,
     choose_epsilon,
     domias_scores,
     gan_leaks_scores,
     gaussian_log_density,
-    mean_mse_scores,
     monte_carlo_scores,
     nearest_distances,
-    rank_average,
-    ssim_scores,
 )
 from medimprint.membership.decisions import auc
+from medimprint.membership.ensemble import choose_ensemble, rank_average
+from medimprint.membership.error_maps import mean_mse_scores, ssim_scores
 
 
 def _toy(memorised: bool, n: int = 60, d: int = 16, seed: int = 0) -> dict:

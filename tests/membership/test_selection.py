@@ -242,7 +242,7 @@ def test_leave_group_out_reference_hides_blockmates():
 
 
 def test_method_b_scores_leave_group_out():
-    from medimprint.membership.attacks import mean_mse_scores
+    from medimprint.membership.error_maps import mean_mse_scores
 
     rng = np.random.default_rng(0)
     labels = np.repeat([1, 1, 0, 0], 3)

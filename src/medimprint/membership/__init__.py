@@ -1,10 +1,11 @@
 """Sub-task 1, membership: which real images trained the generator.
 
 Modules: `decisions` (scores to decisions, evaluation and submissions, shared by every method),
-`regions` (the paper's method A: distances to clusters of generated images), `autoencoder` (the
-paper's method B: reconstruction errors), `attacks` (GAN-Leaks, shift calibration, Monte Carlo,
-DOMIAS and their ensemble), `runs` (method B and the attacks run on a dataset), `controls` (what
-an attack must beat), `selection` (the run a dataset recommends, and its honest estimate).
+`regions` (the paper's method A: distances to clusters of generated images), `autoencoder` and
+`error_maps` (the paper's method B: reconstruction errors and their decisions), `attacks`
+(GAN-Leaks, patches, shift calibration, Monte Carlo, DOMIAS), `ensemble` (a rank average of
+attacks), `runs` (method B and the attacks run on a dataset), `controls` (what an attack must
+beat), `selection` (the run a dataset recommends, and its honest estimate).
 """
 
 from medimprint._lazy import lazy_exports
@@ -13,8 +14,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "attacks": [
-            "mean_mse_scores",
-            "ssim_scores",
             "nearest_rows",
             "nearest_distances",
             "gan_leaks_scores",
@@ -29,8 +28,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "scott_bandwidth",
             "gaussian_log_density",
             "domias_scores",
-            "rank_average",
-            "choose_ensemble",
         ],
         "autoencoder": [
             "at_input_size",
@@ -75,6 +72,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "select_run",
             "selection_row",
         ],
+        "ensemble": ["rank_average", "choose_ensemble"],
+        "error_maps": ["mean_mse_scores", "ssim_scores"],
         "regions": [
             "RegionSetup",
             "RegionRun",

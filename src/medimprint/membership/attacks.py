@@ -1,10 +1,6 @@
-"""Membership-inference attacks against a generator, as per-image scores (higher: more likely
-used to train it), plus a rank-average ensemble of them.
-
-The paper's method B works on reconstruction-error maps of an autoencoder trained on the
-generated images: a real image is assigned to the nearer of the used / not-used training
-centroids, by mean error (`mean_mse_scores`) or by SSIM of the error map (`ssim_scores`); its
-decision is ``score > 0``. Beyond the paper, on image features:
+"""Membership-inference attacks on image features, as per-image scores (higher: more likely used
+to train the generator). Beyond the paper's methods A and B (`membership.regions`,
+`membership.error_maps`); their ensemble is `membership.ensemble`:
 
 - `gan_leaks_scores`: calibrated full black-box GAN-Leaks (Chen et al., CCS 2020), the distance
   to the nearest non-member reference image minus the distance to the nearest generated image;
@@ -18,35 +14,30 @@ decision is ``score > 0``. Beyond the paper, on image features:
   generated to the reference images, by Gaussian kernel density estimates in PCA space.
 
 The reference set is made of real images known not to be used (the not-used training images).
-Every choice (epsilon, ensemble members) reads the labelled training split only and ranks by
+Every choice (epsilon) reads the labelled training split only and ranks by
 the cross-validated AUC on grouped folds (`membership.cv_auc`); thresholds come from
 `membership.best_threshold`. Reference distances and densities of labelled images leave out
-their whole group (patient, block: `medimprint.data.groups`), so that a slice is never found by its
-labelled neighbour. All functions
-are pure: arrays in, arrays (or tables) out.
+their whole group (patient, block: `medimprint.data.groups`), so that a slice is never found by
+its labelled neighbour. All functions are pure: arrays in, arrays (or tables) out.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
-from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import FOLDS, auc, column_aucs, cv_auc, percentile_scores
+from medimprint.membership.decisions import FOLDS, column_aucs, cv_auc
 
 #: Candidate quantiles of the training images' nearest-generated distances for epsilon.
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
-#: Attacks up to which `choose_ensemble` tries every non-empty subset (greedy above).
-EXHAUSTIVE_MAX = 6
 #: Side of the square blocks compared by `patch_leaks_scores`, in pixels of the pixel space.
 PATCH = 8
 #: How `patch_leaks_scores` per block become one score: candidates of the selection.
@@ -59,133 +50,6 @@ PATCH_AGGREGATES = {
 SHIFTS = (1, 2)
 #: Working memory of one chunk of a distance matrix, in MiB.
 WORKING_MEMORY = 256
-
-
-# --- Paper method B: reconstruction-error maps ---------------------------------------------
-
-
-def _class_split(errors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    errors, labels = np.asarray(errors, dtype=np.float64), np.asarray(labels, dtype=int)
-    if len(errors) != len(labels):
-        raise InputError(f"{len(errors)} training error maps but {len(labels)} labels")
-    if not (labels == 1).any() or not (labels == 0).any():
-        raise InputError("method B needs both used and not-used training error maps")
-    return errors[labels == 1], errors[labels == 0]
-
-
-def _class_sums(
-    train: np.ndarray,
-    labels: np.ndarray,
-    query: np.ndarray | None,
-    groups: Sequence | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per query, the sum and count of the used and of the not-used training rows. When the
-    queries are the training rows (``query`` None), each leaves out its own row, or with
-    ``groups`` its whole group (patient, block), so that training scores are made as a new
-    image's would be, with no neighbouring slice in the class means."""
-    used, not_used = _class_split(train, labels)
-    sums = np.stack([used.sum(axis=0), not_used.sum(axis=0)])
-    counts = np.array([len(used), len(not_used)], dtype=np.float64)
-    if query is not None:
-        n = len(query)
-        return (
-            np.broadcast_to(sums[0], (n, *sums.shape[1:])),
-            np.full(n, counts[0]),
-            np.broadcast_to(sums[1], (n, *sums.shape[1:])),
-            np.full(n, counts[1]),
-        )
-    labels = np.asarray(labels, dtype=int)
-    keys = np.arange(len(train)) if groups is None else np.asarray(groups, dtype=str)
-    if len(keys) != len(train):
-        raise InputError(f"{len(keys)} group keys for {len(train)} training error maps")
-    _, codes = np.unique(keys, return_inverse=True)
-    flat = train.reshape(len(train), -1)
-    out = []
-    for cls in (1, 0):
-        mine = labels == cls
-        group_sums = np.zeros((codes.max() + 1, flat.shape[1]))
-        np.add.at(group_sums, codes[mine], flat[mine])
-        group_counts = np.bincount(codes[mine], minlength=codes.max() + 1)
-        total = flat[mine].sum(axis=0)
-        out.append((total - group_sums[codes]).reshape(train.shape))
-        out.append(mine.sum() - group_counts[codes].astype(np.float64))
-    if min(out[1].min(), out[3].min()) < 1:
-        raise InputError(
-            "method B needs used and not-used training images outside each image's group "
-            "(at least two groups per class); add training images of other patients / blocks"
-        )
-    return out[0], out[1], out[2], out[3]
-
-
-def mean_mse_scores(
-    train_errors: np.ndarray,
-    train_labels: np.ndarray,
-    query_errors: np.ndarray | None = None,
-    *,
-    groups: Sequence | None = None,
-) -> np.ndarray:
-    """``|e - c_not_used| - |e - c_used|`` of each query's mean error ``e``, with ``c_*`` the
-    mean of ``e`` over the used / not-used training maps; positive means nearer the used
-    centroid (the paper's decision). Without ``query_errors``, the training maps are scored,
-    each against centroids that leave it (with ``groups``, its group) out."""
-    train = np.asarray(train_errors, dtype=np.float64)
-    e_train = train.reshape(len(train), -1).mean(axis=1)
-    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
-    sum_used, n_used, sum_not, n_not = _class_sums(e_train, train_labels, query, groups)
-    e = e_train if query is None else query.reshape(len(query), -1).mean(axis=1)
-    return np.abs(e - sum_not / n_not) - np.abs(e - sum_used / n_used)
-
-
-def ssim_scores(
-    train_errors: np.ndarray,
-    train_labels: np.ndarray,
-    query_errors: np.ndarray | None = None,
-    *,
-    groups: Sequence | None = None,
-) -> np.ndarray:
-    """``SSIM(map, mean_used) - SSIM(map, mean_not_used)`` of each query's N x H x W error map,
-    with the mean maps over the used / not-used training images; positive means more similar to
-    the used mean (the paper's decision). Without ``query_errors``, the training maps are scored,
-    each against mean maps that leave it (with ``groups``, its group) out.
-
-    SSIM (``skimage.metrics.structural_similarity``, 7 x 7 window, so H, W >= 7) needs the data
-    range of the maps; it is the max - min over the training maps (for a training map, over
-    those outside its group), so a query's score depends on the training split only and a
-    training map is scored exactly as a new one would be.
-    """
-    train = np.asarray(train_errors, dtype=np.float64)
-    if train.ndim != 3:
-        raise InputError(f"error maps must be N x H x W, got shape {train.shape}")
-    query = None if query_errors is None else np.asarray(query_errors, dtype=np.float64)
-    sum_used, n_used, sum_not, n_not = _class_sums(train, train_labels, query, groups)
-    ranges = _ranges_without_own_group(train, groups) if query is None else None
-    data_range = float(train.max() - train.min()) or 1.0
-    out = []
-    for i, error in enumerate(train if query is None else query):
-        mean_used, mean_not = sum_used[i] / n_used[i], sum_not[i] / n_not[i]
-        span = data_range if ranges is None else ranges[i]
-        s_used = structural_similarity(error, mean_used, data_range=span)
-        s_not = structural_similarity(error, mean_not, data_range=span)
-        out.append(s_used - s_not)
-    return np.asarray(out, dtype=np.float64)
-
-
-def _ranges_without_own_group(train: np.ndarray, groups: Sequence | None) -> np.ndarray:
-    """Per training map, max - min over the training maps outside its group (its own row
-    without groups): the data range a query outside the training split would be scored with."""
-    keys = np.arange(len(train)) if groups is None else np.asarray(groups, dtype=str)
-    _, codes = np.unique(keys, return_inverse=True)
-    flat = train.reshape(len(train), -1)
-    tops = np.full(codes.max() + 1, -np.inf)
-    lows = np.full(codes.max() + 1, np.inf)
-    np.maximum.at(tops, codes, flat.max(axis=1))
-    np.minimum.at(lows, codes, flat.min(axis=1))
-    out = np.empty(len(train))
-    for g in range(len(tops)):
-        others = np.arange(len(tops)) != g
-        span = tops[others].max() - lows[others].min() if others.any() else 0.0
-        out[codes == g] = span or 1.0
-    return out
 
 
 # --- Distances to the generated and reference sets -----------------------------------------
@@ -552,106 +416,3 @@ def domias_scores(
         rows, rest = query_keys == key, r[reference_keys != key]
         log_ref[rows] = gaussian_log_density(q[rows], rest, scott_bandwidth(rest))
     return log_gen - log_ref
-
-
-# --- Ensemble --------------------------------------------------------------------------------
-
-
-def rank_average(
-    score_columns: dict[str, np.ndarray],
-    reference_columns: dict[str, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Mean over attacks of each row's rank in [0, 1]: the fraction of that attack's reference
-    scores below the row's score (ties count half).
-
-    The reference scores are the training images' (``reference_columns``; ``score_columns``
-    themselves when omitted, i.e. when ranking the training images). Ranking test images against
-    the training scores, not among themselves, keeps each test image's value independent of the
-    other test images.
-    """
-    reference_columns = score_columns if reference_columns is None else reference_columns
-    if not score_columns:
-        raise InputError("rank_average needs at least one attack's scores")
-    ranks = []
-    for name, scores in score_columns.items():
-        if name not in reference_columns:
-            raise InputError(f"no reference (training) scores for attack {name!r}")
-        ranks.append(percentile_scores(scores, reference_columns[name]))
-    return np.mean(ranks, axis=0)
-
-
-def _subset_row(
-    members: tuple[str, ...],
-    train_scores: dict[str, np.ndarray],
-    labels: np.ndarray,
-    folds: int,
-    seed: int,
-    groups: Sequence | None,
-) -> dict:
-    scores = rank_average({name: train_scores[name] for name in members})
-    return {
-        "members": "+".join(members),
-        "size": len(members),
-        "cv_auc_train": float(cv_auc(scores, labels, folds=folds, seed=seed, groups=groups)[0]),
-        "auc_train": auc(labels, scores),
-    }
-
-
-def _best(table: pd.DataFrame) -> pd.Series:
-    """Best cross-validated AUC, ties to the higher AUC, then fewer members, then table order."""
-    ranked = table.assign(neg_size=-table["size"]).fillna(
-        {"cv_auc_train": -np.inf, "auc_train": -np.inf}
-    )
-    ranked = ranked.sort_values(
-        ["cv_auc_train", "auc_train", "neg_size"], ascending=False, kind="stable"
-    )
-    return ranked.iloc[0]
-
-
-def choose_ensemble(
-    train_scores: dict[str, np.ndarray],
-    labels: np.ndarray,
-    *,
-    folds: int = FOLDS,
-    seed: int = 0,
-    groups: Sequence | None = None,
-) -> tuple[list[str], pd.DataFrame]:
-    """The attacks whose rank average (`rank_average`) has the best cross-validated AUC on
-    grouped folds of the labelled training split (threshold-free: a subset is not chosen for
-    calling every image used); ties to the higher training AUC, then fewer members. Every
-    non-empty subset is tried up to `EXHAUSTIVE_MAX` attacks, else greedy forward selection.
-    Reads training scores and labels only. Returns the chosen names and the table of every tried
-    subset (members, size, cv_auc_train, auc_train)."""
-    labels = np.asarray(labels, dtype=int)
-    names = list(train_scores)
-    if not names:
-        raise InputError("choose_ensemble needs at least one attack's scores")
-    for name in names:
-        if "+" in name:
-            raise InputError(f"attack name {name!r} must not contain '+'")
-        if len(train_scores[name]) != len(labels):
-            raise InputError(f"attack {name!r}: {len(train_scores[name])} scores for {len(labels)}")
-    rows: list[dict] = []
-    if len(names) <= EXHAUSTIVE_MAX:
-        for size in range(1, len(names) + 1):
-            for members in combinations(names, size):
-                rows.append(_subset_row(members, train_scores, labels, folds, seed, groups))
-        table = pd.DataFrame(rows)
-        return _best(table)["members"].split("+"), table
-    chosen: tuple[str, ...] = ()
-    best = None
-    while len(chosen) < len(names):
-        step = [
-            _subset_row((*chosen, name), train_scores, labels, folds, seed, groups)
-            for name in names
-            if name not in chosen
-        ]
-        rows.extend(step)
-        candidate = _best(pd.DataFrame(step))
-        if best is not None and (candidate["cv_auc_train"], candidate["auc_train"]) <= (
-            best["cv_auc_train"],
-            best["auc_train"],
-        ):
-            break
-        best, chosen = candidate, tuple(candidate["members"].split("+"))
-    return list(chosen), pd.DataFrame(rows)

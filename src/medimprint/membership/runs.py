@@ -21,17 +21,13 @@ from medimprint.membership.attacks import (
     EPSILON_QUANTILES,
     PATCH_AGGREGATES,
     SHIFTS,
-    choose_ensemble,
     domias_scores,
     epsilon_candidates,
     gan_leaks_scores,
-    mean_mse_scores,
     monte_carlo_variants,
     patch_leaks_scores,
-    rank_average,
     rank_epsilons,
     shift_calibrated_scores,
-    ssim_scores,
 )
 from medimprint.membership.decisions import (
     ScoredRun,
@@ -43,6 +39,8 @@ from medimprint.membership.decisions import (
     real_test_labels,
     training_labels,
 )
+from medimprint.membership.ensemble import choose_ensemble, rank_average
+from medimprint.membership.error_maps import mean_mse_scores, ssim_scores
 from medimprint.membership.selection import candidate_name, candidate_table
 from medimprint.names import (
     ATTACKS,
