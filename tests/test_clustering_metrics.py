@@ -177,7 +177,7 @@ def grid_rows(values: dict[str, tuple[float, float]]) -> pd.DataFrame:
 
 
 def test_run_for_the_figures_is_chosen_on_training_labels_only():
-    from medimprint.report.tables import select_run
+    from medimprint.report.tables import best_attribution_run
 
     rows = grid_rows(
         {
@@ -187,11 +187,11 @@ def test_run_for_the_figures_is_chosen_on_training_labels_only():
             "dct/lda/kmeans/k-given/clean": (np.nan, 1.0),
         }
     )
-    assert select_run(rows, "d") == "lbp/none/kmeans/k-given/clean"
+    assert best_attribution_run(rows, "d") == "lbp/none/kmeans/k-given/clean"
     only_learned = grid_rows({"dct/lda/kmeans/k-given/clean": (np.nan, 1.0)})
-    assert select_run(only_learned, "d") == "dct/lda/kmeans/k-given/clean"
+    assert best_attribution_run(only_learned, "d") == "dct/lda/kmeans/k-given/clean"
     with pytest.raises(ValueError, match="no attribution runs"):
-        select_run(rows, "other")
+        best_attribution_run(rows, "other")
 
 
 def test_robustness_table_shows_the_change_per_perturbation():

@@ -177,13 +177,15 @@ def _metrics_rows() -> pd.DataFrame:
 
 
 def test_selection_uses_training_scores_only():
-    from medimprint.membership.decisions import select_run
+    from medimprint.membership.decisions import best_membership_run
 
     metrics = _metrics_rows()
     # db2's outer run has the best test F1 but the worse training F1: it must not be chosen.
-    assert select_run(metrics, "db2", "regions") == "regions/full/resnet50/hierarchical/min"
+    assert (
+        best_membership_run(metrics, "db2", "regions") == "regions/full/resnet50/hierarchical/min"
+    )
     with pytest.raises(InputError, match="no regions membership runs"):
-        select_run(metrics, "db3", "regions")
+        best_membership_run(metrics, "db3", "regions")
 
 
 def test_regions_table_has_the_papers_layout():

@@ -4,12 +4,12 @@ import shutil
 
 from medimprint.evaluation import read_metrics
 from medimprint.io import atomic_path, write_table
-from medimprint.membership.decisions import select_run, selection_row
+from medimprint.membership.decisions import best_membership_run, selection_row
 from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     metrics = read_metrics([snakemake.input.metrics])
-    run = select_run(metrics, snakemake.wildcards.dataset, "regions")
+    run = best_membership_run(metrics, snakemake.wildcards.dataset, "regions")
     log.info("chosen on the training split: %s", run)
     write_table(snakemake.output.table, selection_row(metrics, snakemake.wildcards.dataset, run))
     with atomic_path(snakemake.output.submission) as tmp:

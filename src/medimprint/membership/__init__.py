@@ -69,7 +69,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "finish_run",
             "submission",
             "write_run",
-            "select_run",
+            "best_membership_run",
             "selection_row",
         ],
         "ensemble": ["rank_average", "choose_ensemble"],

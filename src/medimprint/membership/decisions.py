@@ -292,7 +292,8 @@ class ScoredRun:
     scores: pd.DataFrame
     metrics: Metrics
     threshold: float
-    #: per-image scores of every setting the run could offer (`selection.CANDIDATE_COLUMNS`)
+    #: per-image scores of every setting the run could offer
+    #: (`membership.selection.CANDIDATE_COLUMNS`)
     candidates: pd.DataFrame | None = None
 
 
@@ -450,7 +451,7 @@ def finish_run(
 
 def submission(ids: list[str], decisions: np.ndarray) -> pd.DataFrame:
     """The task's submission rows, ``<file name>,<0|1>`` (write without a header), sorted by
-    name; every test image exactly once, named as the user's file is (`data.file_name`)."""
+    name; every test image exactly once, named as the user's file is (`data.manifest.file_name`)."""
     names = [file_name(image_id) for image_id in ids]
     if len(set(names)) != len(names):
         raise ValueError("duplicate image names in a membership submission")
@@ -467,7 +468,7 @@ def write_run(
     write_table(submission_path, submission(tested["id"].tolist(), tested["used"]), header=False)
 
 
-def select_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:
+def best_membership_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:
     """The run of a method family (run ids ``family/...``) with the best cross-validated AUC on
     grouped folds of the labelled training split (threshold-free: an F1 ranking favours runs
     that call every image used), ties to the higher training AUC, then metrics order. Test

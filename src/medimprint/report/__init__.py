@@ -27,7 +27,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "format_value",
             "attribution_table",
             "robustness_table",
-            "select_run",
+            "best_attribution_run",
             "regions_table",
             "attacks_table",
             "membership_selection_table",

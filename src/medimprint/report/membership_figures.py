@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from medimprint.membership.decisions import select_run
+from medimprint.membership.decisions import best_membership_run
 
 #: Colours of the two classes and of the unlabelled test images.
 CLASS_COLOURS = {"1": "tab:red", "0": "tab:blue", "": "tab:gray"}
@@ -86,7 +86,7 @@ def region_figure_data(
     (``{run: scores}``), and the k searches grouped by crop and method (``{"crop / method":
     table with a line column}``). ``runs`` maps run ids to their files (scores, search)."""
     crops = list(dict.fromkeys(run.split("/")[1] for run in runs))
-    chosen = [select_run(metrics, dataset, f"regions/{crop}") for crop in crops]
+    chosen = [best_membership_run(metrics, dataset, f"regions/{crop}") for crop in crops]
     scores = {run: _read(runs[run]["scores"]) for run in chosen}
     searches: dict[str, list[pd.DataFrame]] = {}
     for path in dict.fromkeys(files["search"] for files in runs.values()):

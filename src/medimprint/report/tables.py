@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.data.groups import ESTIMATED
-from medimprint.membership.decisions import select_run as select_membership_run
+from medimprint.membership.decisions import best_membership_run
 from medimprint.names import CLEAN
 
 STYLE = """<style>
@@ -94,7 +94,7 @@ def robustness_table(metrics: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return out
 
 
-def select_run(metrics: pd.DataFrame, dataset: str) -> str:
+def best_attribution_run(metrics: pd.DataFrame, dataset: str) -> str:
     """The clean run with the highest ARI on the labelled training split (test labels are never
     used); the first in metrics order on ties, or when no run has a training score."""
     rows, parts = _attribution_rows(metrics, dataset)
@@ -207,7 +207,7 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
     rows = _membership_rows(metrics, family)
     out = {}
     for dataset in dict.fromkeys(rows["dataset"]):
-        run = select_membership_run(metrics, dataset, family)
+        run = best_membership_run(metrics, dataset, family)
         chosen = rows[(rows["dataset"] == dataset) & (rows["run"] == run)].set_index("metric")
         cells = {"run": run}
         for metric in CHOSEN_METRICS:
