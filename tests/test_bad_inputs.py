@@ -529,8 +529,8 @@ CASES = [
     Case(
         "misspelt_section_key",
         "config",
-        _config(lambda c: c["membership"].update(crop=c["membership"].pop("crops"))),
-        ("membership.crop: unknown key (did you mean 'crops'?)", "rename or remove it"),
+        _config(lambda c: c["regions"].update(crop=c["regions"].pop("crops"))),
+        ("regions.crop: unknown key (did you mean 'crops'?)", "rename or remove it"),
     ),
     Case(
         "misspelt_dataset_key",
@@ -541,8 +541,8 @@ CASES = [
     Case(
         "negative_k",
         "config",
-        _config(lambda c: c["membership"].update(k=[2, -4])),
-        ("membership.k[1]: -4 is less than the minimum of 1", "fix the value"),
+        _config(lambda c: c["regions"].update(k=[2, -4])),
+        ("regions.k[1]: -4 is less than the minimum of 1", "fix the value"),
     ),
     Case(
         "negative_k_max",
@@ -559,8 +559,8 @@ CASES = [
     Case(
         "unlisted_backbone",
         "config",
-        _config(lambda c: c["membership"].update(backbones=["vgg16"])),
-        ("membership.backbones lists ['vgg16']", "add them to backbones or drop them"),
+        _config(lambda c: c["regions"].update(backbones=["vgg16"])),
+        ("regions.backbones lists ['vgg16']", "add them to backbones or drop them"),
     ),
     Case(
         "dataset_name_with_separator",
@@ -700,7 +700,7 @@ def test_every_repository_config_passes_the_schema():
 
 def test_schema_problems_are_all_listed_together(tmp_path, monkeypatch):
     config = _config(lambda c: c.update(bootstarp=1))(tmp_path, monkeypatch)
-    config["membership"]["k"] = [-1]
+    config["regions"]["k"] = [-1]
     config["backbones"]["resnet51"] = {}
     with pytest.raises(InputError, match=r"config: 3 problem\(s\) found") as info:
         check_schema(config, SCHEMA)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from medimprint.config import check_config
+from medimprint.config import check_config, upgrade_config
 from medimprint.errors import InputError
 
 
@@ -38,7 +38,7 @@ def test_a_build_may_serve_membership_only(config):
         (lambda c: c["builds"]["demo"]["attribution"].update(pool="db9"), "attribution.pool"),
         (lambda c: c["datasets"].update({"bad name": c["datasets"]["demo_db1"]}), "bad name"),
         (lambda c: c["backbones"]["lbp"].update(weights="/no/such.pt"), "backbones.lbp.weights"),
-        (lambda c: c.update(membership={"backbones": ["vgg16"]}), "membership.backbones lists"),
+        (lambda c: c.update(regions={"backbones": ["vgg16"]}), "regions.backbones lists"),
         (lambda c: c.update(attribution={"backbones": ["dct", "x"]}), "attribution.backbones"),
         (lambda c: c.update(segmentation={"checkpoint": "/no/unet.pt"}), "segmentation.checkpoint"),
     ],
@@ -74,3 +74,19 @@ def test_autoencoder_code_space_is_an_attack_space_not_a_backbone(config):
     config["backbones"]["autoencoder"] = {}
     with pytest.raises(InputError, match=r"backbones\.autoencoder: the name is taken"):
         check_config(config)
+
+
+def test_the_old_section_name_still_works_with_a_warning(config):
+    """``membership:`` (method A's section before it was ``regions:``) is read for one release."""
+    regions = config.pop("regions")
+    config["membership"] = copy.deepcopy(regions)
+    warnings = upgrade_config(config)
+    assert config["regions"] == regions and "membership" not in config
+    assert warnings == [
+        "config: the section 'membership' is now called 'regions'; rename it (the old name will "
+        "stop working in a later release)"
+    ]
+    assert upgrade_config(config) == []  # the new name: nothing to say
+    config["membership"] = {}
+    with pytest.raises(InputError, match="both 'membership' and 'regions' are given"):
+        upgrade_config(config)

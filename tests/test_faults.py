@@ -30,7 +30,7 @@ def small_config(folder: Path) -> Path:
     del config["builds"]["tiny"]["attribution"], config["datasets"]["tiny_attribution"]
     del config["attribution"]
     config["backbones"] = {"resnet50": {"weights": "random", "input_size": 224, "batch_size": 4}}
-    config["membership"] = {
+    config["regions"] = {
         "backbones": ["resnet50"],
         "crops": ["full"],
         "methods": ["kmeans"],

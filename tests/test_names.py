@@ -25,8 +25,8 @@ def enum(path: str) -> tuple:
 @pytest.mark.parametrize(
     "path, expected",
     [
-        ("properties.membership.properties.crops.items", names.CROPS),
-        ("properties.membership.properties.methods.items", names.CLUSTERING_METHODS),
+        ("properties.regions.properties.crops.items", names.CROPS),
+        ("properties.regions.properties.methods.items", names.CLUSTERING_METHODS),
         ("properties.attacks.properties.methods.items", names.ATTACKS),
         ("properties.attribution.properties.reducers.items", names.REDUCERS),
         ("properties.attribution.properties.methods.items", names.CLUSTERING_METHODS),
@@ -56,8 +56,10 @@ def test_run_ids_round_trip():
 
 
 def test_the_rules_spell_no_list_or_run_id_of_their_own():
-    """common.smk builds wildcard constraints and run ids from `names`, nothing by hand."""
+    """common.smk builds wildcard constraints and run ids from `names`, and output paths from
+    the rules that declare them, nothing by hand."""
     text = "\n".join(path.read_text() for path in RULES)
+    assert "results/" not in (REPO / "workflow" / "rules" / "common.smk").read_text()
     for listed in (names.CROPS, names.REDUCERS, names.CLUSTERING_METHODS, names.K_MODES,
                    names.GENERATOR_FAMILIES, names.ATTACKS, names.DISTANCES):  # fmt: skip
         assert "|".join(listed) not in text

@@ -113,7 +113,7 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
     grid = config["attribution"]
     views = 1 + len(grid["robustness"])
     runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"]) * views
-    crops, methods = config["membership"]["crops"], config["membership"]["methods"]
+    crops, methods = config["regions"]["crops"], config["regions"]["methods"]
     assert planned_jobs(proc.stdout) == {
         "extract_features": 1 + len(crops),  # attribution, and each crop of the membership set
         "extract_perturbed_features": len(grid["robustness"]),
@@ -157,11 +157,11 @@ def test_a_second_run_offline_gives_byte_identical_results(finished, tmp_path):
 
 def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, tmp_path):
     config = yaml.safe_load(TEST_CONFIG.read_text())
-    config["membership"]["k"] = [2, 4]
+    config["regions"]["k"] = [2, 4]
     path = tmp_path / "fewer-k.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(finished, "--configfile", str(path), "-n")
-    grid = config["membership"]
+    grid = config["regions"]
     backbones = grid.get("backbones", config["backbones"])
     assert planned_jobs(proc.stdout) == {
         "membership_regions": len(backbones) * len(grid["crops"]) * len(grid["methods"]),
@@ -428,7 +428,7 @@ def test_luna16_benchmark_builds_at_small_size(tmp_path, luna16):
     build["generators"] = {f: {"epochs": 1} for f in ("vae", "dcgan", "upconv_gan")}
     config["backbones"] = {"lbp": {}}
     config["attribution"].update(backbones=["lbp"], combine=[], robustness=[])
-    config["membership"].update(backbones=["lbp"], crops=["full", "outer"], k=[2, 4])
+    config["regions"].update(backbones=["lbp"], crops=["full", "outer"], k=[2, 4])
     config["attacks"] = {"spaces": ["lbp"], "methods": ["gan_leaks"]}
     config["autoencoder"] = {"epochs": 2}
     config["bootstrap"] = 20

@@ -1,5 +1,5 @@
-"""Checks of the workflow config: the JSON schema, with short messages (`check_schema`), and
-what a schema cannot express (`check_config`)."""
+"""Checks of the workflow config: renamed keys (`upgrade_config`), the JSON schema with short
+messages (`check_schema`), and what a schema cannot express (`check_config`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 NAMED_WEIGHTS = ("imagenet", "random")
 #: Schema problems listed in one error before "... and N more".
 MAX_LISTED = 20
+#: Top-level config sections renamed, old name -> new name. The old name keeps working, with a
+#: deprecation warning, for one release (0.x); ``membership:`` configured only method A, the
+#: regions runs, while its sibling membership methods have their own sections.
+RENAMED_SECTIONS = {"membership": "regions"}
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -28,6 +32,27 @@ def _check_name(kind: str, name: str) -> None:
             f"config: {kind} name {name!r} may contain only letters, digits, '_' and '-' "
             "(it becomes part of output paths); rename it"
         )
+
+
+def upgrade_config(config: dict) -> list[str]:
+    """Move renamed sections (`RENAMED_SECTIONS`) to their new names, in place, before the
+    schema sees them; return one deprecation warning per old name met. Both names at once are
+    refused, since one would silently win."""
+    warnings = []
+    for old, new in RENAMED_SECTIONS.items():
+        if old not in config:
+            continue
+        if new in config:
+            raise InputError(
+                f"config: both {old!r} and {new!r} are given; {old!r} is the old name of {new!r}, "
+                f"so merge its keys into {new!r} and remove {old!r}"
+            )
+        config[new] = config.pop(old)
+        warnings.append(
+            f"config: the section {old!r} is now called {new!r}; rename it (the old name will "
+            "stop working in a later release)"
+        )
+    return warnings
 
 
 def check_config(config: dict) -> None:
@@ -65,7 +90,7 @@ def check_config(config: dict) -> None:
     lists = [("attribution.combine", m) for m in config.get("attribution", {}).get("combine", [])]
     lists += [
         (f"{section}.backbones", config[section]["backbones"])
-        for section in ("attribution", "membership")
+        for section in ("attribution", "regions")
         if "backbones" in config.get(section, {})
     ]
     if "spaces" in config.get("attacks", {}):
@@ -140,7 +165,7 @@ def _explain(error: Any) -> list[str]:
 
 
 def _key(path: Iterable[Any]) -> str:
-    """A config key path as written in messages: ``membership.k[1]``."""
+    """A config key path as written in messages: ``regions.k[1]``."""
     key = ""
     for part in path:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)

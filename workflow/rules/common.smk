@@ -3,12 +3,13 @@ import itertools
 import os
 import re
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from medimprint.features.weights import downloads_weights
 from medimprint.benchmark.layout import generator_plan
 from medimprint.benchmark.slices import has_reference_lungs
-from medimprint.config import NAMED_WEIGHTS, check_config, check_schema
+from medimprint.config import NAMED_WEIGHTS, check_config, check_schema, upgrade_config
 from medimprint.data.validation import dataset_files, files_digest, label_file
 from medimprint.errors import InputError
 from medimprint.names import (
@@ -34,6 +35,8 @@ from medimprint.names import (
 )
 
 try:  # short messages naming each bad key first; then Snakemake's check fills in defaults
+    for deprecation in upgrade_config(config):
+        logger.warning(deprecation)
     check_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
     validate(config, "../schemas/config.schema.yaml")
     check_config(config)
@@ -49,7 +52,7 @@ MEMBERSHIP = [name for name, spec in DATASETS.items() if "membership" in spec]
 COMBINED = {"+".join(members): members for members in config["attribution"]["combine"]}
 ATTRIBUTION_BACKBONES = config["attribution"].get("backbones", BACKBONES)
 FEATURE_SETS = ATTRIBUTION_BACKBONES + list(COMBINED)
-REGIONS = config["membership"]
+REGIONS = config["regions"]
 REGIONS_BACKBONES = REGIONS.get("backbones", BACKBONES)
 REGIONS_KS = REGIONS.get("k", list(REGION_KS))
 SEGMENTER = config["segmentation"]["method"]
@@ -121,7 +124,7 @@ def dataset_inputs(wildcards):
     images enter through `dataset_digest`)."""
     spec = DATASETS[wildcards.dataset]
     if "build" in spec:
-        return f"results/builds/{spec['build']}/data"
+        return output_path("write_layout", build=spec["build"])
     return label_file(spec)
 
 
@@ -140,7 +143,7 @@ def groups_source(wildcards):
     if not isinstance(groups, str):
         return []
     if "build" in spec:
-        return f"results/builds/{spec['build']}/data"
+        return output_path("write_layout", build=spec["build"])
     return groups if os.path.isabs(groups) else os.path.join(spec["root"], groups)
 
 
@@ -148,7 +151,7 @@ def masks_input(wildcards):
     """The dataset's lung masks (of the configured segmenter) when the crop is a lung region."""
     if wildcards.crop == "full":
         return []
-    return f"results/{wildcards.dataset}/masks/{SEGMENTER}.h5"
+    return output_path(f"{SEGMENTER}_masks", dataset=wildcards.dataset)
 
 
 def reference_lungs_input(wildcards):
@@ -165,7 +168,7 @@ def unet_checkpoint(wildcards):
     """The lung UNet a dataset's masks come from: the configured checkpoint, or one trained on
     the dataset's classical masks."""
     return config["segmentation"].get(
-        "checkpoint", f"results/{wildcards.dataset}/segmenter/unet.pt"
+        "checkpoint", output_path("train_lung_unet", "model", dataset=wildcards.dataset)
     )
 
 
@@ -173,7 +176,7 @@ def weights_input(wildcards):
     """The fetched ImageNet weights stamp, a local checkpoint, or nothing."""
     weights = config["backbones"][wildcards.backbone]["weights"]
     if downloads_weights(wildcards.backbone, weights):
-        return f"results/weights/{wildcards.backbone}.json"
+        return output_path("fetch_weights", backbone=wildcards.backbone)
     return [] if weights in NAMED_WEIGHTS else weights
 
 
@@ -184,14 +187,23 @@ def members(feature_set):
 
 def store_path(dataset, backbone, perturbation=None):
     """A backbone's feature store of a dataset: all images, or the perturbed test images."""
-    view = f"{perturbation}/" if perturbation else ""
-    return f"results/{dataset}/features/full/{view}{backbone}.h5"
+    if perturbation:
+        return output_path(
+            "extract_perturbed_features",
+            dataset=dataset,
+            crop="full",
+            perturbation=perturbation,
+            backbone=backbone,
+        )
+    return output_path(
+        "extract_features", dataset=dataset, crop="full", backbone=backbone
+    )
 
 
 def space_store(dataset, space):
     """The features an attack reads: a backbone's store, or the autoencoder's codes."""
     if space == CODE_SPACE:
-        return f"results/{dataset}/autoencoder/codes.h5"
+        return output_path("autoencoder_codes", dataset=dataset)
     return store_path(dataset, space)
 
 
@@ -207,8 +219,8 @@ def feature_stores(wildcards):
     return stores
 
 
-def attribution_runs(dataset, views=VIEWS):
-    """{run id (as in metrics.tsv): output path prefix} of every attribution run."""
+def attribution_runs(dataset, views=VIEWS, kind="clusters"):
+    """{run id (as in metrics.tsv): its ``kind`` of file} of every attribution run."""
     runs = {}
     for feature_set, view, reducer, method, kmode in itertools.product(
         FEATURE_SETS,
@@ -218,8 +230,16 @@ def attribution_runs(dataset, views=VIEWS):
         config["attribution"]["k"],
     ):
         runs[attribution_run_id(feature_set, reducer, method, kmode, view)] = (
-            f"results/{dataset}/attribution/{feature_set}/{view}/"
-            f"{reducer}_{method}_k-{kmode}"
+            output_path(
+                "attribution_clusters",
+                kind,
+                dataset=dataset,
+                feature_set=feature_set,
+                view=view,
+                reducer=reducer,
+                method=method,
+                kmode=kmode,
+            )
         )
     return runs
 
@@ -239,17 +259,18 @@ def region_runs(dataset):
     for crop, backbone, method, distance in itertools.product(
         REGIONS["crops"], REGIONS_BACKBONES, REGIONS["methods"], DISTANCES
     ):
-        prefix = f"results/{dataset}/membership/regions/{crop}/{backbone}/{method}"
-        runs[region_run_id(crop, backbone, method, distance)] = {
-            "scores": f"{prefix}_{distance}.tsv",
-            "search": f"{prefix}_k.tsv",
-            "metrics": f"{prefix}_metrics.tsv",
-            "candidates": f"{prefix}_candidates.tsv",
-            "submission": (
-                f"results/{dataset}/submissions/"
-                f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
-            ),
+        wildcards = dict(dataset=dataset, crop=crop, backbone=backbone, method=method)
+        files = {
+            kind: output_path("membership_regions", kind, **wildcards)
+            for kind in ("search", "metrics", "candidates")
         }
+        scores, submissions = (
+            output_path("membership_regions", kind, **wildcards)
+            for kind in ("scores", "submissions")
+        )
+        index = DISTANCES.index(distance)  # the rule's lists follow DISTANCES
+        files |= {"scores": scores[index], "submission": submissions[index]}
+        runs[region_run_id(crop, backbone, method, distance)] = files
     return runs
 
 
@@ -260,11 +281,23 @@ def region_files(kind):
     )
 
 
-def attack_runs(dataset):
-    """{run id: its per-image scores file} of a membership dataset's attack runs."""
+def output_path(rule, key=0, **wildcards):
+    """The path ``rule`` declares for its output ``key`` (a name or a position), with its
+    wildcards filled in (a list where its output is expanded); each output path is
+    spelled once, by the rule that writes it."""
+    outputs = getattr(rules, rule).output
+    pattern = outputs[key] if isinstance(key, int) else getattr(outputs, key)
+    if isinstance(pattern, str):
+        return pattern.format(**wildcards)
+    return [path.format(**wildcards) for path in pattern]  # an expanded list of outputs
+
+
+def attack_runs(dataset, kind="scores"):
+    """{run id: its ``kind`` of file (per-image scores, metrics, candidates)} of a membership
+    dataset's attack runs."""
     return {
-        attack_run_id(attack, space): (
-            f"results/{dataset}/membership/attacks/{attack}/{space}.tsv"
+        attack_run_id(attack, space): output_path(
+            "membership_attack", kind, dataset=dataset, attack=attack, space=space
         )
         for attack, space in itertools.product(
             config["attacks"]["methods"], ATTACK_SPACES
@@ -277,23 +310,21 @@ def candidate_files(wildcards):
     """Every candidates table of a membership dataset: region runs, attacks, method B."""
     dataset = wildcards.dataset
     regions = region_files("candidates")(wildcards)
-    attacks = [
-        path.removesuffix(".tsv") + "_candidates.tsv"
-        for path in attack_runs(dataset).values()
-    ]
+    attacks = list(attack_runs(dataset, "candidates").values())
     return (
-        regions + attacks + [f"results/{dataset}/membership/autoencoder/candidates.tsv"]
+        regions
+        + attacks
+        + [output_path("membership_reconstruction", "candidates", dataset=dataset)]
     )
 
 
 def ensemble_members(dataset):
     """{run id: scores file} of every run the ensemble may combine: the attacks and the
     paper's reconstruction runs."""
-    reconstruction = {
-        reconstruction_run_id(
-            run
-        ): f"results/{dataset}/membership/autoencoder/{run}.tsv"
-        for run in RECONSTRUCTION_RUNS
+    scores = output_path("membership_reconstruction", "scores", dataset=dataset)
+    reconstruction = {  # the rule's scores follow RECONSTRUCTION_RUNS
+        reconstruction_run_id(run): path
+        for run, path in zip(RECONSTRUCTION_RUNS, scores, strict=True)
     }
     return attack_runs(dataset) | reconstruction
 
@@ -301,44 +332,45 @@ def ensemble_members(dataset):
 def dataset_metrics(wildcards):
     """Per-run metrics files of one dataset."""
     if wildcards.dataset in MEMBERSHIP:
-        attacks = [
-            path.removesuffix(".tsv") + "_metrics.tsv"
-            for path in attack_runs(wildcards.dataset).values()
-        ]
+        attacks = list(attack_runs(wildcards.dataset, "metrics").values())
         others = [
-            f"results/{wildcards.dataset}/membership/{name}"
-            for name in (
-                "autoencoder/metrics.tsv",
-                "attacks/ensemble_metrics.tsv",
-                "controls/metrics.tsv",
+            output_path(rule, "metrics", dataset=wildcards.dataset)
+            for rule in (
+                "membership_reconstruction",
+                "membership_ensemble",
+                "membership_controls",
             )
         ]
         return region_files("metrics")(wildcards) + attacks + others
-    return [
-        f"{run}_metrics.tsv" for run in attribution_runs(wildcards.dataset).values()
-    ]
+    return list(attribution_runs(wildcards.dataset, kind="metrics").values())
 
 
 def all_targets():
+    """The metrics, the answers, the figures and the report of every dataset."""
+    membership = [
+        ("membership_selected", "table"),
+        ("membership_selected", "roc"),
+        ("membership_selection", "table"),
+        ("membership_figures", "scores"),
+        ("membership_figures", "k"),
+        ("segmentation_report", "overlays"),
+        ("membership_attack_figures", "roc"),
+    ]
+    attribution = [
+        ("attribution_figures", "embedding"),
+        ("attribution_figures", "examples"),
+    ]
     return (
-        expand("results/{dataset}/metrics.tsv", dataset=DATASETS)
-        + expand(
-            "results/{dataset}/membership/{output}",
-            dataset=MEMBERSHIP,
-            output=[
-                "selected.tsv",
-                "selected_roc.png",
-                "regions_selected.tsv",
-                "regions_scores.png",
-                "regions_k.png",
-            ],
-        )
-        + expand("results/{dataset}/masks/overlays.png", dataset=MEMBERSHIP)
-        + expand("results/{dataset}/membership/roc.png", dataset=MEMBERSHIP)
-        + expand(
-            "results/{dataset}/attribution/{figure}.png",
-            dataset=ATTRIBUTION,
-            figure=["embedding", "examples"],
-        )
-        + ["results/metrics.tsv", "results/report/metrics.html"]
+        [output_path("dataset_metrics", dataset=dataset) for dataset in DATASETS]
+        + [
+            output_path(rule, key, dataset=dataset)
+            for dataset in MEMBERSHIP
+            for rule, key in membership
+        ]
+        + [
+            output_path(rule, key, dataset=dataset)
+            for dataset in ATTRIBUTION
+            for rule, key in attribution
+        ]
+        + [output_path("metrics_report", key) for key in ("table", "html")]
     )

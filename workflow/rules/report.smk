@@ -48,10 +48,9 @@ rule attribution_figures:
     input:
         metrics="results/{dataset}/metrics.tsv",
         manifest="results/{dataset}/manifest.tsv",
-        clusters=lambda wildcards: [
-            f"{prefix}.tsv"
-            for prefix in attribution_runs(wildcards.dataset, [CLEAN]).values()
-        ],
+        clusters=lambda wildcards: list(
+            attribution_runs(wildcards.dataset, [CLEAN]).values()
+        ),
         stores=lambda wildcards: [
             store_path(wildcards.dataset, b)
             for b in set(ATTRIBUTION_BACKBONES).union(*COMBINED.values())
@@ -76,10 +75,7 @@ rule attribution_figures:
     conda:
         ENV
     params:
-        clusters=lambda wildcards: {
-            run: f"{prefix}.tsv"
-            for run, prefix in attribution_runs(wildcards.dataset, [CLEAN]).items()
-        },
+        clusters=lambda wildcards: attribution_runs(wildcards.dataset, [CLEAN]),
         stores=lambda wildcards: feature_set_stores(wildcards.dataset),
         linkage=config["attribution"]["linkage"],
         seed=config["seed"],
