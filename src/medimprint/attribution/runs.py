@@ -154,7 +154,7 @@ def run_attribution(
 
 def submission(assignments: pd.DataFrame) -> pd.DataFrame:
     """The task's submission rows for the test split: ``<file name>,<cluster>``, sorted by
-    name (`data.file_name`: the user's name even where role folders repeat it)."""
+    name (`data.manifest.file_name`: the user's name even where role folders repeat it)."""
     test = assignments.loc[assignments["split"] == "test", ["id", "cluster"]]
     test = test.assign(id=test["id"].map(file_name))
     return test.sort_values("id").reset_index(drop=True)

@@ -13,14 +13,15 @@ from PIL import Image
 from medimprint.errors import InputError
 from medimprint.io import read_gray_png
 
-#: Slices-manifest columns giving the reference lungs of a slice (`lung_quality` reads them).
+#: Slices-manifest columns giving the reference lungs of a slice (read by `segmentation.quality`).
 BOX_COLUMNS = ("lung_bbox_y0", "lung_bbox_x0", "lung_bbox_y1", "lung_bbox_x1")
 REFERENCE_COLUMNS = ("file", "lung_area_ratio", *BOX_COLUMNS)
 
 
 def has_reference_lungs(manifest_csv: str | os.PathLike) -> bool:
     """Whether a slices manifest names reference lungs (so the workflow measures the masks
-    against them). Read here, not in `lung_quality`, so that planning needs no plotting code."""
+    against them). Read here, not in `segmentation.quality`, so that planning needs no plotting
+    code."""
     header = pd.read_csv(manifest_csv, nrows=0).columns
     return all(column in header for column in REFERENCE_COLUMNS)
 

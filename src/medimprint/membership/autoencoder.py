@@ -196,7 +196,7 @@ def codes_to_store(
 ) -> None:
     """Write the codes (`encode`) of every image of a membership dataset, generated and real,
     at ``input_size`` (`at_input_size`), to a feature store (``features``, read by
-    `features.read_features`), atomically."""
+    `features.stores.read_features`), atomically."""
     paths = manifest["path"].tolist()
 
     def codes() -> Iterator[np.ndarray]:

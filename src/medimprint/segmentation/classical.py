@@ -142,8 +142,9 @@ def write_masks(
 
 
 class RegionCrop:
-    """``crop(image, id)`` for `features.extract_to_store`: the ``region`` of an image, with its
-    lung mask read by id from a mask store (opened lazily, so it can go to loader workers)."""
+    """``crop(image, id)`` for `features.stores.extract_to_store`: the ``region`` of an image,
+    with its lung mask read by id from a mask store (opened lazily, so it can go to loader
+    workers)."""
 
     def __init__(self, masks_path: str | os.PathLike, region: str) -> None:
         if region not in CROPS:
