@@ -237,7 +237,7 @@ def test_lung_region_features_come_from_the_lung_masks(finished):
 
 
 def test_membership_region_runs_and_submissions(finished):
-    config = yaml.safe_load(TEST_CONFIG.read_text())["membership"]
+    config = yaml.safe_load(TEST_CONFIG.read_text())["regions"]
     metrics = pd.read_csv(finished / "results" / "metrics.tsv", sep="\t")
     runs = {
         f"regions/{crop}/{backbone}/{method}/{distance}"
