@@ -77,12 +77,38 @@ def test_submissions_name_every_test_image_once(finished):
     assert manifest["path"].map(lambda p: Path(p).stem).duplicated().any()
     test_ids = set(names_of_test_images(manifest))
     files = sorted((finished / "results" / "tiny_attribution" / "submissions").glob("*.csv"))
-    assert len(files) == 48  # (2 backbones + 1 combination) x 8 setups x (clean + jpeg90)
+    # (2 backbones + 1 combination) x 8 setups x (clean + jpeg90), and the answer
+    assert len(files) == 49
     for path in files:
         sub = pd.read_csv(path, header=None, names=["id", "cluster"], dtype={"id": str})
         assert set(sub["id"]) == test_ids and sub["id"].is_unique
         if "k-given" in path.name:
             assert sub["cluster"].nunique() <= 3
+
+
+def test_the_attribution_answer_is_a_k_estimated_run_with_named_clusters(finished):
+    results = finished / "results" / "tiny_attribution"
+    answer = pd.read_csv(results / "attribution" / "selected.tsv", sep="\t")
+    candidates = pd.read_csv(results / "attribution" / "selected_candidates.tsv", sep="\t")
+    assert len(answer) == 1 and len(candidates) == 12  # 3 feature sets x 4 setups, clean
+    run = answer["run"].iloc[0]
+    assert run in set(candidates["run"]) and run.endswith("/k-estimated/clean")
+    chosen = candidates.set_index("run").loc[run]
+    assert (
+        chosen["shortlisted"]
+        and chosen["agreement"] == candidates["agreement"][candidates["shortlisted"]].max()
+    )
+    feature_set, reducer, method = run.split("/")[:3]
+    own = (
+        results
+        / "submissions"
+        / f"attribution_{feature_set}_clean_{reducer}_{method}_k-estimated.csv"
+    )
+    assert (results / "submissions" / "attribution_selected.csv").read_text() == own.read_text()
+    names = pd.read_csv(results / "attribution" / "selected_names.tsv", sep="\t")
+    assert names["generator"].isin(["vae", "pca_gaussian", "new"]).all()
+    assert 0 <= answer["naming_accuracy"].iloc[0] <= 1
+    assert answer["grid_ari_test_min"].iloc[0] <= answer["ari_test"].iloc[0]
 
 
 def test_membership_dataset_is_ingested(finished):
@@ -121,6 +147,7 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
         "membership_regions": len(crops) * len(methods),
         "dataset_metrics": 2,
         "attribution_figures": 1,
+        "attribution_selected": 1,  # the attribution answer, with the new backbone's runs
         "membership_selection": 1,
         "membership_selected": 1,  # the answer, now with the new backbone's candidates
         "membership_figures": 1,

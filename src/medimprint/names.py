@@ -22,6 +22,7 @@ REDUCERS = (*PCA_REDUCERS, *METRIC_KINDS)
 CLUSTERING_METHODS = ("kmeans", "hierarchical")
 #: k for attribution: the number of test generators given, or estimated from the data.
 K_MODES = ("given", "estimated")
+K_GIVEN, K_ESTIMATED = K_MODES
 #: Distances of a real image to the clusters of generated ones (method A).
 DISTANCES = ("min", "mean")
 #: The default 30 values of k of method A (the paper's runs used 4 to 60).

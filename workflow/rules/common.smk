@@ -22,6 +22,7 @@ from medimprint.names import (
     DISTANCES,
     ENSEMBLE_RUN,
     GENERATOR_FAMILIES,
+    K_ESTIMATED,
     K_MODES,
     PERTURBATION_REGEX,
     RECONSTRUCTION_RUNS,
@@ -29,6 +30,7 @@ from medimprint.names import (
     REGION_KS,
     attack_run_id,
     attribution_run_id,
+    parse_attribution_run_id,
     reconstruction_run_id,
     region_run_id,
     runs_in,
@@ -244,6 +246,16 @@ def attribution_runs(dataset, views=VIEWS, kind="clusters"):
     return runs
 
 
+def selection_candidates(dataset):
+    """{run id: clusters file} of the clean runs with k estimated: what the dataset's answer is
+    chosen from."""
+    return {
+        run: path
+        for run, path in attribution_runs(dataset, [CLEAN]).items()
+        if parse_attribution_run_id(run)[3] == K_ESTIMATED
+    }
+
+
 def feature_set_stores(dataset):
     """{feature set: its backbones' feature stores} of a dataset (test images as made)."""
     return {
@@ -360,6 +372,8 @@ def all_targets():
         ("attribution_figures", "embedding"),
         ("attribution_figures", "examples"),
     ]
+    if K_ESTIMATED in config["attribution"]["k"]:
+        attribution.append(("attribution_selected", "table"))
     return (
         [output_path("dataset_metrics", dataset=dataset) for dataset in DATASETS]
         + [

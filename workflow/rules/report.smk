@@ -23,6 +23,11 @@ rule metrics_report:
         metrics=expand("results/{dataset}/metrics.tsv", dataset=DATASETS),
         segmentation=expand("results/{dataset}/masks/quality.tsv", dataset=MEMBERSHIP),
         selected=expand("results/{dataset}/membership/selected.tsv", dataset=MEMBERSHIP),
+        attribution_selected=(
+            expand("results/{dataset}/attribution/selected.tsv", dataset=ATTRIBUTION)
+            if K_ESTIMATED in config["attribution"]["k"]
+            else []
+        ),
     output:
         table="results/metrics.tsv",
         html=report(

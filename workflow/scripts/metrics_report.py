@@ -12,7 +12,9 @@ with job(snakemake):
     write_table(snakemake.output.table, table)
     quality = [pd.read_csv(path, sep="\t") for path in snakemake.input.segmentation]
     segmentation = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
-    chosen = [pd.read_csv(path, sep="\t") for path in snakemake.input.selected]
-    selected = pd.concat(chosen, ignore_index=True) if chosen else pd.DataFrame()
+    answers = {}
+    for kind in ("selected", "attribution_selected"):
+        chosen = [pd.read_csv(path, sep="\t") for path in snakemake.input[kind]]
+        answers[kind] = pd.concat(chosen, ignore_index=True) if chosen else pd.DataFrame()
     with atomic_path(snakemake.output.html) as tmp:
-        tmp.write_text(metrics_html(table, segmentation, selected))
+        tmp.write_text(metrics_html(table, segmentation, **answers))

@@ -80,7 +80,7 @@ def reduce_splits(
     )
 
 
-def _choose_k(x: np.ndarray, expected: int, setup: AttributionSetup) -> int:
+def choose_k(x: np.ndarray, expected: int, setup: AttributionSetup) -> int:
     """``expected`` when k is given; otherwise estimated from the features alone."""
     if setup.k == "given":
         return expected
@@ -138,7 +138,7 @@ def run_attribution(
         ("train", train, x_train, len(set(train_labels))),
         ("test", test, x_test, test_generators),
     ):
-        k = _choose_k(x, expected, setup)
+        k = choose_k(x, expected, setup)
         clusters = cluster(x, k, setup.method, linkage=setup.linkage, seed=setup.seed)
         parts.append(
             pd.DataFrame({"id": rows["id"].to_numpy(), "split": split, "cluster": clusters})

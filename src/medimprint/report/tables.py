@@ -236,13 +236,35 @@ SELECTED_COLUMNS = [
 ]
 
 
-def selected_table(selected: pd.DataFrame) -> pd.DataFrame:
-    """One row per membership dataset: the run chosen without test labels, its nested estimate
-    and test figures with grouped 95% intervals, both controls, and the verdict."""
+#: Columns of an attribution dataset's answer (``attribution/selected.tsv``), as above.
+ATTRIBUTION_SELECTED_COLUMNS = [
+    ("chosen run", "run", False),
+    ("k estimated", "k_test", False),
+    ("held-out-generator ARI (training)", "heldout_ari", False),
+    ("worst held-out generator", "heldout_ari_min", False),
+    ("agreement with the other runs", "agreement", False),
+    ("runs", "candidates", False),
+    ("shortlisted", "shortlisted", False),
+    ("k true", "k_expected", False),
+    ("ARI test", "ari_test", True),
+    ("generator names right", "naming_accuracy", False),
+    ("unseen generator called new", "unseen_named_new", False),
+    ("grid: lowest ARI test", "grid_ari_test_min", False),
+    ("grid: median", "grid_ari_test_median", False),
+    ("grid: highest", "grid_ari_test_max", False),
+]
+
+
+def selected_table(
+    selected: pd.DataFrame, columns: list[tuple[str, str, bool]] = SELECTED_COLUMNS
+) -> pd.DataFrame:
+    """One row per dataset's answer, in ``columns``: for membership (the default) the run
+    chosen without test labels, its nested estimate and test figures with grouped 95%
+    intervals, both controls and the verdict; `ATTRIBUTION_SELECTED_COLUMNS` for attribution."""
     out = {}
     for _, row in selected.iterrows():
         cells = {}
-        for title, column, interval in SELECTED_COLUMNS:
+        for title, column, interval in columns:
             value = row.get(column, np.nan)
             if interval:
                 low, high = row.get(f"{column}_low", np.nan), row.get(f"{column}_high", np.nan)
@@ -316,10 +338,11 @@ def metrics_html(
     metrics: pd.DataFrame,
     segmentation: pd.DataFrame | None = None,
     selected: pd.DataFrame | None = None,
+    attribution_selected: pd.DataFrame | None = None,
 ) -> str:
     """A standalone HTML page: each membership dataset's answer (``selected``), the lung
-    segmentation quality, the membership tables, the attribution grid per dataset, then every
-    metric row."""
+    segmentation quality, the membership tables, each attribution dataset's answer
+    (``attribution_selected``) and grid, then every metric row."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", STYLE, "</head><body>"]
     parts.append("<h1>medimprint metrics</h1>")
     if selected is not None and not selected.empty:
@@ -359,6 +382,16 @@ def metrics_html(
             "choice on the training split"
         )
         parts.append(_captioned(attacks.to_html(escape=True), caption))
+    if attribution_selected is not None and not attribution_selected.empty:
+        parts.append("<h2>Attribution — the answer per dataset, k unknown</h2>")
+        caption = (
+            "Run with k estimated chosen without test labels (held-out-generator ARI on the "
+            "labelled split, then agreement with the other runs), its clusters named after the "
+            "labelled generators or new; test ARI with its 95% bootstrap interval, beside the "
+            "spread of the runs it was chosen from"
+        )
+        table = selected_table(attribution_selected, ATTRIBUTION_SELECTED_COLUMNS)
+        parts.append(_captioned(table.to_html(escape=True), caption))
     attribution = metrics[metrics["subtask"] == "attribution"]
     for dataset in sorted(attribution["dataset"].unique()):
         caption = f"Attribution ARI, dataset {html.escape(dataset)} (95% bootstrap interval)"

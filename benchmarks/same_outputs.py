@@ -1,0 +1,88 @@
+"""Do two commits give the same outputs? Runs config/test.yaml at each and compares the files.
+
+    python benchmarks/same_outputs.py BASE [HEAD]   (HEAD: the working tree when omitted)
+
+Each side is a copy of the tree (``git worktree`` for a commit, the tracked and untracked files
+for the working tree) run with ``snakemake --cores 2`` and its own ``src`` first on
+``PYTHONPATH``, so a refactor can be checked against the commit before it. Every TSV, CSV, TXT
+and JSON under ``results/`` (the metrics, the submissions, every per-run table; not the
+benchmark timings) is compared byte for byte. Prints the counts and the files that differ;
+exits 1 when any does. Takes ~5 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SUFFIXES = {".tsv", ".csv", ".txt", ".json"}
+
+
+def checkout(rev: str | None, where: Path) -> Path:
+    """A copy of the tree at ``rev`` (None: the working tree) under ``where``."""
+    if rev is not None:
+        subprocess.run(
+            ["git", "-C", REPO, "worktree", "add", "-q", "--detach", where, rev], check=True
+        )
+        return where
+    files = subprocess.run(
+        ["git", "-C", REPO, "ls-files", "-co", "--exclude-standard", "-z"],
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        source, target = REPO / os.fsdecode(name), where / os.fsdecode(name)
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    return where
+
+
+def run(tree: Path) -> dict[str, Path]:
+    """Run the test config in ``tree``; its output tables by path under results/."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    command = [SNAKEMAKE, "--cores", "2", "--configfile", "config/test.yaml", "--quiet", "all"]
+    subprocess.run(command, cwd=tree, env=env, check=True)
+    results = tree / "results"
+    return {
+        str(path.relative_to(results)): path
+        for path in results.rglob("*")
+        if path.suffix in SUFFIXES and "benchmarks" not in path.relative_to(results).parts
+    }
+
+
+def main(base: str, head: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            before = run(checkout(base, Path(tmp) / "base"))
+            after = run(checkout(head, Path(tmp) / "head"))
+        finally:
+            subprocess.run(["git", "-C", REPO, "worktree", "prune"], check=False)
+        differ = sorted(
+            name
+            for name in before.keys() & after.keys()
+            if not filecmp.cmp(before[name], after[name], shallow=False)
+        )
+        only = sorted(before.keys() ^ after.keys())
+    submissions = sum("submissions" in name for name in before)
+    print(
+        f"{len(before)} files at {base}, {len(after)} at {head or 'the working tree'} "
+        f"({submissions} submissions); {len(differ)} differ, {len(only)} on one side only"
+    )
+    for name in differ:
+        print(f"  differs: {name}")
+    for name in only:
+        print(f"  one side only: {name}")
+    return 1 if differ or only else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else None))

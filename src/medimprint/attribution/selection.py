@@ -1,0 +1,309 @@
+"""One answer per attribution set with the number of generators unknown, chosen without test
+labels, and the generator behind each of its clusters named (or called new).
+
+The candidates are the grid's clean runs with k estimated. Two scores choose among them; neither
+reads a test label:
+
+- **held-out-generator ARI** (`heldout_generator_ari`): the labelled training split played as
+  the open world. Each labelled generator in turn is the unseen one: a learned reducer is fit
+  without it, all training images are clustered with the run's own k rule, and the ARI against
+  the true generators is taken. The score is the mean over held-out generators (the minimum is
+  kept too). A run that merges or splits generators it has not been taught fails here.
+- **agreement** (`agreement`): the mean ARI between a candidate's test partition and every
+  other candidate's. Feature sets fail in different ways (a CNN merges two generators, a
+  frequency fingerprint splits one by content); a partition that many of them reach is more
+  likely the generators' than one its own run alone finds.
+
+`choose` keeps the candidates within `TOLERANCE` of the best held-out score and takes the one
+of highest agreement among them (the medoid of the good partitions).
+
+`name_clusters` maps the chosen run's test clusters to the labelled generators, by how far
+their images lie from each generator's labelled images relative to how far those lie from each
+other (nearest neighbours, features standardised on the training split); clusters and
+generators are matched one to one (Hungarian); a cluster left over, or matched at a median
+distance ratio above `MAX_RATIO`, is ``new``. (A classifier's probabilities named the unseen
+generator after the seen one it resembled most, and the seen one new: discriminative scores
+are most confident far from the training data.) `naming_accuracy` scores the names per image,
+with test labels, for evaluation only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+from medimprint.attribution.metric_learning import GeneratorMetric
+from medimprint.attribution.runs import AttributionSetup, choose_k, parse_run_id, split_rows
+from medimprint.clustering import cluster, reduce_features
+from medimprint.errors import InputError
+from medimprint.evaluation import CLUSTER_METRICS, bootstrap_interval
+
+#: Candidates within this much of the best held-out-generator ARI count as equally good; the
+#: held-out score rests on 2-3 labelled generators, so smaller differences are noise.
+TOLERANCE = 0.05
+#: The name of a test cluster no labelled generator explains.
+NEW = "new"
+#: A cluster whose images lie, at the median, more than this many times farther from the
+#: generator it is matched with than that generator's own images from each other is called new.
+MAX_RATIO = 2.0
+
+
+def heldout_generator_ari(
+    features: np.ndarray, labels: np.ndarray, setup: AttributionSetup
+) -> tuple[float, float]:
+    """``(mean, min)`` ARI over labelled generators, each held out in turn (module docstring).
+
+    ``features`` and ``labels`` are the labelled training split. A reducer that is not learned
+    does not depend on the held-out generator, so the split is clustered once. A learned one
+    needs two generators besides the held-out one: with fewer, the score is NaN.
+    """
+    generators = np.unique(labels)
+    if len(generators) < 2:
+        raise InputError("held-out-generator validation needs at least 2 labelled generators")
+    if setup.supervised and len(generators) < 3:  # the metric needs 2 generators to learn from
+        return float("nan"), float("nan")
+    scores = []
+    for held_out in generators if setup.supervised else generators[:1]:
+        if setup.supervised:
+            seen = labels != held_out
+            x = (
+                GeneratorMetric(setup.reducer, seed=setup.seed)
+                .fit(features[seen], labels[seen])
+                .transform(features)
+            )
+        else:
+            x = reduce_features(features, setup.reducer, seed=setup.seed)
+        k = choose_k(x, len(generators), setup)
+        clusters = cluster(x, k, setup.method, linkage=setup.linkage, seed=setup.seed)
+        scores.append(float(adjusted_rand_score(labels, clusters)))
+    return float(np.mean(scores)), float(np.min(scores))
+
+
+def agreement(partitions: Mapping[str, pd.Series]) -> dict[str, float]:
+    """Mean ARI of each partition (cluster per image id) with every other one, on the ids they
+    share; 1.0 for a single partition."""
+    runs = list(partitions)
+    if len(runs) == 1:
+        return {runs[0]: 1.0}
+    matrix = np.eye(len(runs))
+    for i, a in enumerate(runs):
+        for j in range(i + 1, len(runs)):
+            b = runs[j]
+            shared = partitions[a].index.intersection(partitions[b].index)
+            ari = adjusted_rand_score(partitions[a][shared], partitions[b][shared])
+            matrix[i, j] = matrix[j, i] = ari
+    return {run: float((matrix[i].sum() - 1) / (len(runs) - 1)) for i, run in enumerate(runs)}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen run and the table of every candidate's scores."""
+
+    run: str
+    candidates: pd.DataFrame
+
+
+def choose(candidates: pd.DataFrame, *, tolerance: float = TOLERANCE) -> Choice:
+    """Choose among ``candidates`` (columns ``run``, ``heldout_ari``, ``agreement``, in the
+    grid's order): the highest agreement among those within ``tolerance`` of the best held-out
+    score (a NaN score, a run that could not be validated, is not shortlisted unless no run
+    could be); ties to the earlier row. Adds the column ``shortlisted``."""
+    if candidates.empty:
+        raise InputError(
+            "no attribution run with k estimated to choose from; add 'estimated' to "
+            "attribution.k in the config"
+        )
+    table = candidates.reset_index(drop=True)
+    scored = table["heldout_ari"].notna()
+    best = table["heldout_ari"].max()
+    table["shortlisted"] = table["heldout_ari"] >= best - tolerance if scored.any() else True
+    order = table[table["shortlisted"]].sort_values("agreement", ascending=False, kind="stable")
+    return Choice(str(order["run"].iloc[0]), table)
+
+
+def name_clusters(
+    train: np.ndarray,
+    train_labels: Sequence[str],
+    test: np.ndarray,
+    clusters: np.ndarray,
+) -> dict[int, str]:
+    """{test cluster: the labelled generator it matches, or `NEW`} (module docstring).
+
+    Features are standardised with the training split's statistics. A test image's distance to
+    its nearest training image of generator g, over the typical such distance among g's own
+    training images (each to its nearest other one), is about 1 when the image is g's; each
+    cluster's median ratio per generator is the cost of matching them.
+    """
+    train_labels = np.asarray(train_labels)
+    scaler = StandardScaler().fit(train)
+    train, test = scaler.transform(train), scaler.transform(test)
+    generators = np.unique(train_labels)
+    ratios = np.empty((len(test), len(generators)))
+    for column, generator in enumerate(generators):
+        own = train[train_labels == generator]
+        if len(own) < 2:
+            raise InputError(f"generator {generator!r} has fewer than 2 labelled images")
+        within, _ = NearestNeighbors(n_neighbors=2).fit(own).kneighbors(own)
+        scale = max(float(np.median(within[:, 1])), np.finfo(float).tiny)
+        distance, _ = NearestNeighbors(n_neighbors=1).fit(own).kneighbors(test)
+        ratios[:, column] = distance[:, 0] / scale
+    ids = np.unique(clusters)
+    cost = np.stack([np.median(ratios[clusters == c], axis=0) for c in ids])
+    rows, columns = linear_sum_assignment(cost)
+    names = dict.fromkeys((int(c) for c in ids), NEW)
+    for row, column in zip(rows, columns, strict=True):
+        if cost[row, column] <= MAX_RATIO:
+            names[int(ids[row])] = str(generators[column])
+    return names
+
+
+def naming_accuracy(named: Sequence[str], truth: Sequence[str], labelled: Sequence[str]) -> float:
+    """Fraction of test images named right: their generator when it is a labelled one, `NEW`
+    when it is not."""
+    labelled = set(labelled)
+    expected = np.array([t if t in labelled else NEW for t in truth])
+    return float(np.mean(np.asarray(named) == expected))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A dataset's answer: the chosen run, every candidate's scores, and the chosen run's test
+    clusters with their names (columns ``id``, ``cluster``, ``generator``)."""
+
+    run: str
+    candidates: pd.DataFrame
+    names: pd.DataFrame
+
+
+def select(
+    manifest: pd.DataFrame,
+    partitions: Mapping[str, pd.DataFrame],
+    feature_sets: Mapping[str, tuple[list[str], np.ndarray]],
+    *,
+    tolerance: float = TOLERANCE,
+    **options: object,
+) -> Selection:
+    """Choose among the runs of ``partitions`` ({run id: its clusters table, as
+    `run_attribution` writes it}) and name the chosen run's clusters. ``feature_sets`` holds
+    each feature set's ``(ids, features)``; ``options`` fill the runs' setups (linkage,
+    k_criterion, k_max, seed). Test labels are not read."""
+    train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
+    labels = train["label"].to_numpy()
+    rows = []
+    for run, table in partitions.items():
+        feature_set, setup, _view = parse_run_id(run, **options)
+        x_train = _rows(feature_sets[feature_set], train["id"])
+        mean, low = heldout_generator_ari(x_train, labels, setup)
+        test_clusters = table[table["split"] == "test"]
+        rows.append(
+            {
+                "run": run,
+                "feature_set": feature_set,
+                "reducer": setup.reducer,
+                "method": setup.method,
+                "k_test": int(test_clusters["cluster"].nunique()),
+                "heldout_ari": mean,
+                "heldout_ari_min": low,
+            }
+        )
+    test_partitions = {
+        run: table[table["split"] == "test"].set_index("id")["cluster"].astype(int)
+        for run, table in partitions.items()
+    }
+    agreed = agreement(test_partitions)
+    candidates = pd.DataFrame(rows).assign(agreement=lambda t: t["run"].map(agreed))
+    choice = choose(candidates, tolerance=tolerance)
+    feature_set, setup, _view = parse_run_id(choice.run, **options)
+    clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
+    named = name_clusters(
+        _rows(feature_sets[feature_set], train["id"]),
+        labels,
+        _rows(feature_sets[feature_set], test["id"]),
+        clusters,
+    )
+    names = pd.DataFrame(
+        {
+            "id": test["id"].to_numpy(),
+            "cluster": clusters,
+            "generator": [named[c] for c in clusters],
+        }
+    )
+    return Selection(choice.run, choice.candidates, names)
+
+
+def _rows(feature_set: tuple[list[str], np.ndarray], ids: pd.Series) -> np.ndarray:
+    """The feature rows of ``ids``, in their order."""
+    all_ids, features = feature_set
+    position = pd.Series(np.arange(len(all_ids)), index=all_ids)
+    missing = ids[~ids.isin(position.index)]
+    if len(missing):
+        raise InputError(
+            f"{len(missing)} images (first: {missing.iloc[0]}) are not in the feature store; "
+            "delete the store so the workflow extracts it again"
+        )
+    return features[position.loc[ids].to_numpy()]
+
+
+def summary(
+    dataset: str,
+    selection: Selection,
+    manifest: pd.DataFrame,
+    partitions: Mapping[str, pd.DataFrame],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The one-row answer (``selected.tsv``) and the candidates table with each run's test ARI.
+
+    The answer gives the chosen run, its estimated k and the scores it was chosen by. With test
+    labels, it adds its test ARI (bootstrap interval), the accuracy of its generator names, the
+    share of the unseen generators' images it calls new, and the spread of test ARIs over the
+    candidates it was chosen from; those read the labels only here, after the choice.
+    """
+    candidates = selection.candidates.copy()
+    chosen = candidates[candidates["run"] == selection.run].iloc[0]
+    row = {
+        "dataset": dataset,
+        "run": selection.run,
+        **{key: chosen[key] for key in ("feature_set", "reducer", "method", "k_test")},
+        **{key: chosen[key] for key in ("heldout_ari", "heldout_ari_min", "agreement")},
+        "candidates": len(candidates),
+        "shortlisted": int(candidates["shortlisted"].sum()),
+    }
+    test = split_rows(manifest, "test")
+    truth = test.set_index("id")["label"]
+    if (truth != "").all():
+        names = selection.names.set_index("id").loc[truth.index]
+        labelled = set(split_rows(manifest, "train")["label"])
+        candidates["ari_test"] = [_test_ari(partitions[run], truth) for run in candidates["run"]]
+        ari, low, high = bootstrap_interval(
+            CLUSTER_METRICS["ari"], truth.to_numpy(), names["cluster"].to_numpy(),
+            n_boot=n_boot, seed=seed,
+        )  # fmt: skip
+        unseen = ~truth.isin(labelled)
+        row |= {
+            "k_expected": int(truth.nunique()),
+            "ari_test": ari,
+            "ari_test_low": low,
+            "ari_test_high": high,
+            "naming_accuracy": naming_accuracy(names["generator"], truth, labelled),
+            "unseen_named_new": float((names["generator"][unseen] == NEW).mean())
+            if unseen.any()
+            else float("nan"),
+            "grid_ari_test_min": candidates["ari_test"].min(),
+            "grid_ari_test_median": candidates["ari_test"].median(),
+            "grid_ari_test_max": candidates["ari_test"].max(),
+        }
+    return pd.DataFrame([row]), candidates
+
+
+def _test_ari(partition: pd.DataFrame, truth: pd.Series) -> float:
+    test = partition[partition["split"] == "test"].set_index("id")["cluster"]
+    return float(adjusted_rand_score(truth.to_numpy(), test.loc[truth.index].to_numpy()))

@@ -1,0 +1,167 @@
+"""medimprint.attribution.selection: the answer with k unknown, chosen without test labels, and
+the names of its clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medimprint.attribution.runs import AttributionSetup
+from medimprint.attribution.selection import (
+    NEW,
+    agreement,
+    choose,
+    heldout_generator_ari,
+    name_clusters,
+    naming_accuracy,
+    select,
+    summary,
+)
+from medimprint.errors import InputError
+
+GENERATORS = ("vae", "dcgan", "pca_gaussian")
+
+
+def blobs(centres: dict[str, np.ndarray], n: int, seed: int, spread: float = 1.0):
+    """``n`` Gaussian feature rows around each centre: (features, labels)."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([c + spread * rng.standard_normal((n, len(c))) for c in centres.values()])
+    return x, np.repeat(list(centres), n)
+
+
+def centres(names, dim: int = 8, distance: float = 12.0, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: distance * rng.standard_normal(dim) for name in names}
+
+
+def test_heldout_score_is_high_when_generators_separate_and_low_when_two_merge():
+    setup = AttributionSetup(k="estimated", k_max=6)
+    apart = centres(GENERATORS)
+    x, labels = blobs(apart, 40, seed=1)
+    assert heldout_generator_ari(x, labels, setup) == pytest.approx((1.0, 1.0))
+    merged = {**apart, "pca_gaussian": apart["vae"] + 0.1}  # two generators on one spot
+    x, labels = blobs(merged, 40, seed=1)
+    mean, low = heldout_generator_ari(x, labels, setup)
+    assert mean < 0.8 and low <= mean
+
+
+def test_a_learned_reducer_is_validated_without_the_generator_held_out():
+    """With two labelled generators a metric cannot be learned without one: no score."""
+    x, labels = blobs(centres(GENERATORS), 30, seed=2)
+    whiten = AttributionSetup(reducer="whiten", k="estimated", k_max=6)
+    mean, low = heldout_generator_ari(x, labels, whiten)
+    assert 0.9 <= low <= mean <= 1.0
+    two = labels != "pca_gaussian"
+    assert np.isnan(heldout_generator_ari(x[two], labels[two], whiten)).all()
+
+
+def test_agreement_is_the_mean_ari_with_the_other_partitions():
+    ids = [f"t{i}" for i in range(12)]
+    truth = pd.Series(np.repeat([0, 1, 2], 4), index=ids)
+    relabelled = pd.Series(np.repeat([2, 0, 1], 4), index=ids)  # the same partition
+    merged = pd.Series(np.repeat([0, 0, 1], 4), index=ids)
+    scores = agreement({"a": truth, "b": relabelled, "c": merged})
+    assert scores["a"] == pytest.approx(scores["b"])
+    assert scores["a"] > scores["c"]
+    assert agreement({"only": truth}) == {"only": 1.0}
+
+
+def test_choose_shortlists_by_heldout_score_then_takes_the_most_agreed():
+    table = pd.DataFrame(
+        {
+            "run": ["a", "b", "c", "d"],
+            "heldout_ari": [1.0, 0.97, 0.6, np.nan],
+            "agreement": [0.5, 0.9, 0.99, 0.99],
+        }
+    )
+    choice = choose(table)
+    assert choice.run == "b"  # within the tolerance of the best, and agreed with most
+    assert choice.candidates["shortlisted"].tolist() == [True, True, False, False]
+    assert choose(table, tolerance=0.0).run == "a"
+    unscored = table.assign(heldout_ari=np.nan)
+    assert choose(unscored).run == "c"  # nothing could be validated: agreement alone
+    with pytest.raises(InputError, match=r"add 'estimated' to attribution\.k"):
+        choose(table.iloc[:0])
+
+
+def test_clusters_are_named_after_their_generator_and_the_unseen_one_new():
+    """The unseen generator lies beyond one seen generator, where a classifier is surest of
+    that seen one; distances to the labelled images still call it new."""
+    seen = centres(GENERATORS, seed=3)
+    unseen = {"upconv_gan": seen["vae"] + 3 * (seen["vae"] - seen["dcgan"])}
+    train, train_labels = blobs(seen, 40, seed=4)
+    test, truth = blobs({**seen, **unseen}, 25, seed=5)
+    clusters = pd.factorize(truth)[0] + 10  # cluster ids are arbitrary
+    names = name_clusters(train, train_labels, test, clusters)
+    named = [names[c] for c in clusters]
+    assert dict(zip(truth, named, strict=True)) == {
+        "vae": "vae",
+        "dcgan": "dcgan",
+        "pca_gaussian": "pca_gaussian",
+        "upconv_gan": NEW,
+    }
+    assert naming_accuracy(named, truth, GENERATORS) == 1.0
+    merged = np.where(truth == "upconv_gan", clusters[truth == "vae"][0], clusters)
+    named = [name_clusters(train, train_labels, test, merged)[c] for c in merged]
+    assert naming_accuracy(named, truth, GENERATORS) == pytest.approx(0.75)
+
+
+def _dataset(seed: int = 6):
+    """A manifest of 3 labelled generators and a test set of 4, and two feature sets with
+    their k-estimated clusters: ``good`` separates every generator; ``bad`` puts the PCA
+    generator on the VAE's spot (the held-out check sees it) and the unseen one too."""
+    seen = centres(GENERATORS, seed=seed)
+    test_centres = {**seen, "upconv_gan": centres(["upconv_gan"], seed=seed + 1)["upconv_gan"]}
+    train, train_labels = blobs(seen, 30, seed=seed + 2)
+    test, truth = blobs(test_centres, 20, seed=seed + 3)
+    ids = [f"g{i}" for i in range(len(train))] + [f"t{i}" for i in range(len(test))]
+    split = ["train"] * len(train) + ["test"] * len(test)
+    manifest = pd.DataFrame(
+        {"id": ids, "path": "", "role": "generated", "split": split,
+         "label": list(train_labels) + list(truth)}
+    )  # fmt: skip
+    labels = np.concatenate([train_labels, truth])
+    good = np.concatenate([train, test])
+    bad = good.copy()
+    moved = np.isin(labels, ["pca_gaussian", "upconv_gan"])
+    origin = np.where(
+        labels[moved, None] == "pca_gaussian", seen["pca_gaussian"], test_centres["upconv_gan"]
+    )
+    bad[moved] += seen["vae"] - origin
+    feature_sets = {"good": (ids, good), "bad": (ids, bad)}
+    truth_clusters = pd.factorize(truth)[0]
+    merged = np.where(truth == "upconv_gan", truth_clusters[truth == "vae"][0], truth_clusters)
+    partitions = {}
+    for name, test_clusters in (("good", truth_clusters), ("bad", merged)):
+        for method in ("kmeans", "hierarchical"):
+            partitions[f"{name}/none/{method}/k-estimated/clean"] = pd.DataFrame(
+                {"id": ids, "split": split,
+                 "cluster": np.concatenate([pd.factorize(train_labels)[0], test_clusters])}
+            )  # fmt: skip
+    return manifest, feature_sets, partitions
+
+
+def test_select_and_summary_on_a_dataset_with_an_unseen_generator():
+    manifest, feature_sets, partitions = _dataset()
+    selection = select(manifest, partitions, feature_sets, k_max=6)
+    assert selection.run == "good/none/kmeans/k-estimated/clean"
+    assert selection.names["generator"].value_counts().to_dict() == {
+        "vae": 20,
+        "dcgan": 20,
+        "pca_gaussian": 20,
+        NEW: 20,
+    }
+    row, candidates = summary("d", selection, manifest, partitions, n_boot=50)
+    answer = row.iloc[0]
+    assert answer["run"] == selection.run and answer["k_test"] == 4 == answer["k_expected"]
+    assert answer["ari_test"] == 1.0 and answer["naming_accuracy"] == 1.0
+    assert answer["unseen_named_new"] == 1.0
+    assert answer["grid_ari_test_min"] < answer["grid_ari_test_max"] == 1.0
+    assert set(candidates["run"]) == set(partitions) and candidates["ari_test"].notna().all()
+    assert candidates.set_index("run")["shortlisted"].to_dict() == {
+        run: run.startswith("good/") for run in partitions
+    }
+    unlabelled = manifest.assign(label=np.where(manifest["split"] == "test", "", manifest["label"]))
+    row, candidates = summary("d", selection, unlabelled, partitions, n_boot=50)
+    assert "ari_test" not in row and "ari_test" not in candidates  # nothing read from labels
