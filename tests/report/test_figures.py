@@ -9,7 +9,11 @@ from PIL import Image
 
 from medimprint.attribution.runs import AttributionSetup
 from medimprint.io import write_gray_png
-from medimprint.report.attribution_figures import embed_2d, write_attribution_figures
+from medimprint.report.attribution_figures import (
+    colour_indices,
+    embed_2d,
+    write_attribution_figures,
+)
 
 
 def test_embedding_keeps_separated_groups_apart():
@@ -56,3 +60,27 @@ def test_attribution_figures_are_written(tmp_path):
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 200
     assert sorted(p.name for p in embedding.parent.iterdir()) == ["embedding.png", "examples.png"]
+    named = {"0": "a", "1": "b", "2": "new"}
+    names = assignments.assign(generator=assignments["cluster"].map(named))
+    write_attribution_figures(
+        manifest,
+        manifest["id"].tolist(),
+        np.array(features),
+        assignments,
+        AttributionSetup(),
+        run="toy/none/kmeans/k-estimated/clean",
+        embedding_path=embedding,
+        examples_path=examples,
+        names=names,
+    )
+    with Image.open(examples) as image:
+        assert image.format == "PNG"
+
+
+def test_a_cluster_named_after_a_generator_has_its_colour():
+    colours = ["dcgan", "vae", "new", "upconv_gan"]  # labelled generators, new, the unseen one
+    predicted = colour_indices(["vae", "new", "vae (3)", "dcgan"], colours)
+    truth = colour_indices(["upconv_gan", "vae", "dcgan"], colours)
+    assert predicted == {"dcgan": 0, "vae": 1, "vae (3)": 1, "new": 2}
+    assert truth == {"dcgan": 0, "vae": 1, "upconv_gan": 3}
+    assert colour_indices(["b", "a"], None) == {"a": 0, "b": 1}  # no names: sorted clusters

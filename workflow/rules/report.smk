@@ -49,10 +49,20 @@ rule metrics_report:
         "../scripts/metrics_report.py"
 
 
+# The figures show the dataset's answer (k unknown) when the grid estimates k, else the run
+# with the best training-split ARI.
 rule attribution_figures:
     input:
         metrics="results/{dataset}/metrics.tsv",
         manifest="results/{dataset}/manifest.tsv",
+        answer=(
+            [
+                "results/{dataset}/attribution/selected.tsv",
+                "results/{dataset}/attribution/selected_names.tsv",
+            ]
+            if K_ESTIMATED in config["attribution"]["k"]
+            else []
+        ),
         clusters=lambda wildcards: list(
             attribution_runs(wildcards.dataset, [CLEAN]).values()
         ),

@@ -34,20 +34,39 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
+def colour_indices(labels: Sequence[str], colours: Sequence[str] | None) -> dict[str, int]:
+    """{label: palette index}, in legend order: a label's position in ``colours`` (a second
+    cluster named after one generator, ``"vae (2)"``, takes ``vae``'s), then the other labels
+    sorted."""
+    palette = list(colours or ())
+    palette += sorted({str(label) for label in labels} - set(palette))
+    indices = {}
+    for label in sorted({str(label) for label in labels}, key=palette.index):
+        base = label.split(" (")[0]
+        indices[label] = palette.index(base if base in palette else label)
+    return indices
+
+
 def embedding_figure(
     coords: np.ndarray,
     predicted: Sequence[object],
     truth: Sequence[object] | None,
     path: str | os.PathLike,
     title: str,
+    *,
+    colours: Sequence[str] | None = None,
 ) -> None:
-    """Scatter of ``coords`` coloured by predicted cluster and, when known, by true generator."""
+    """Scatter of ``coords`` coloured by predicted cluster and, when known, by true generator.
+
+    ``colours`` orders the labels of both panels onto one palette, so that a cluster named
+    after a generator has that generator's colour; the default is each panel's sorted labels.
+    """
     panels = [("predicted cluster", predicted)] + ([("true generator", truth)] if truth else [])
     fig = Figure(figsize=(5.5 * len(panels), 5))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, labels) in zip(axes[0], panels, strict=True):
         labels = np.asarray([str(label) for label in labels])
-        for i, label in enumerate(sorted(set(labels))):
+        for label, i in colour_indices(labels, colours).items():
             at = labels == label
             ax.scatter(*coords[at].T, s=8, color=colormaps["tab10"](i % 10), label=label)
         ax.set_title(f"coloured by {name}")
@@ -86,10 +105,13 @@ def write_attribution_figures(
     embedding_path: str | os.PathLike,
     examples_path: str | os.PathLike,
     per_cluster: int = 6,
+    names: pd.DataFrame | None = None,
 ) -> None:
     """Both figures for one run: its test features (after the run's reducer) mapped to 2-D and
     coloured by its clusters (and by the test labels when given), and example test images of
-    each cluster (the first ``per_cluster`` by id)."""
+    each cluster (the first ``per_cluster`` by id). With ``names`` (``id, cluster, generator``:
+    `attribution.selection.name_clusters`) a cluster is labelled by the generator it was named
+    after, and has that generator's colour in both panels."""
     table = pd.DataFrame(features, index=pd.Index(ids))
     train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
     _, x_test = reduce_splits(
@@ -102,10 +124,22 @@ def write_attribution_figures(
     predicted = clusters.loc[test["id"]].astype(int).to_numpy()
     labels = test["label"].tolist()
     truth = labels if all(labels) else None
+    shown: list[object] = list(predicted)
+    colours = None
+    if names is not None:
+        named = names.set_index("id")["generator"].loc[test["id"]].to_numpy()
+        repeated = {n for n in set(named) if len(set(predicted[named == n])) > 1}
+        shown = [
+            f"{n} ({c})" if n in repeated else n for n, c in zip(named, predicted, strict=True)
+        ]
+        colours = sorted(set(train["label"])) + sorted(set(named) - set(train["label"]))
+        colours += sorted(set(truth or ()) - set(colours))
     coords = embed_2d(x_test, seed=setup.seed)
-    embedding_figure(coords, predicted, truth, embedding_path, f"{run}: test images (t-SNE)")
+    title = f"{run}: test images (t-SNE)"
+    embedding_figure(coords, shown, truth, embedding_path, title, colours=colours)
     examples = {}
     for label in sorted(set(predicted)):
         chosen = test[predicted == label].sort_values("id").head(per_cluster)
-        examples[label] = [read_gray_png(path) for path in chosen["path"]]
+        key = shown[list(predicted).index(label)] if names is not None else label
+        examples[key] = [read_gray_png(path) for path in chosen["path"]]
     examples_figure(examples, examples_path, f"{run}: test images per predicted cluster")
