@@ -82,3 +82,9 @@ def test_planning_the_workflow_imports_no_sklearn_or_matplotlib(tmp_path):
     assert "medimprint.names" in imported  # the measurement sees the workflow's imports
     heavy = {m.split(".")[0] for m in imported} & {"sklearn", "matplotlib", "skimage", "scipy"}
     assert not heavy
+
+
+def test_the_schema_pattern_of_attribution_generators_lists_the_families():
+    node = yaml.safe_load(SCHEMA.read_text())["$defs"]["attribution_generator"]
+    families = node["pattern"].rsplit("(", 1)[1].split(")")[0].split("|")
+    assert tuple(families) == names.GENERATOR_FAMILIES

@@ -286,6 +286,40 @@ def test_generator_plan_counts():
         generator_plan({**BUILD, "attribution": {**BUILD["attribution"], "pool": "db9"}})
 
 
+def test_a_look_alike_generator_is_a_family_trained_on_another_database(tmp_path):
+    """``db1/vae``: the VAE of db1's used images beside the pool's (db2's) VAE, one
+    architecture on disjoint data, named ``vae.db1``; its samples follow db1's membership ones."""
+    look_alike = {
+        **BUILD["attribution"],
+        "train_generators": ["vae", "db1/vae", "dcgan"],
+        "test_generators": ["vae", "db1/vae", "dcgan", "upconv_gan"],
+    }
+    build = {**BUILD, "attribution": look_alike}
+    assert generator_plan(build) == {
+        "db1/vae": 5 + 3 + 2,
+        "db2/dcgan": 4 + 3 + 2,
+        "db2/vae": 5,
+        "db2/upconv_gan": 2,
+    }
+    images, meta, splits, _ = _inputs()
+    samples = {}
+    for m, (key, n) in enumerate(generator_plan(build).items()):
+        samples[key] = np.full((n, 8, 8), m, np.uint8)
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, build, seed=0)
+    assert sorted(p.name for p in (out / "attribution" / "train").iterdir()) == [
+        "dcgan",
+        "vae",
+        "vae.db1",
+    ]
+    labels = pd.read_csv(out / "attribution" / "test_labels.csv")
+    assert sorted(labels["label"].unique()) == ["dcgan", "upconv_gan", "vae", "vae.db1"]
+    key = list(generator_plan(build)).index("db1/vae")
+    assert (read_gray_png(out / "attribution/train/vae.db1/vae.db1_00000.png") == key).all()
+    with pytest.raises(InputError, match=r"'db9/vae'.*not a membership database"):
+        generator_plan({**build, "attribution": {**look_alike, "test_generators": ["db9/vae"]}})
+
+
 # --------------------------------------------------------------------------- write_layout
 
 

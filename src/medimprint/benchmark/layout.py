@@ -5,6 +5,8 @@ folders with their label and group files (`write_layout`).
 Sample order: when one model ``"{db}/{family}"`` serves both sub-tasks, membership takes its first
 ``generated`` samples, then attribution takes the next ``train_per_generator`` (if the family is a
 train generator) and then the next ``test_per_generator`` (if it is a test generator).
+Attribution generators are families trained on the pool's used images, or another database's
+(``db1/vae``, named ``vae.db1``: a look-alike of the pool's ``vae``).
 """
 
 import os
@@ -24,7 +26,7 @@ from medimprint.io import write_gray_png, write_table
 @dataclass(frozen=True)
 class _SampleRange:
     use: str  # "membership", "attribution_train" or "attribution_test"
-    name: str  # database (membership) or family (attribution)
+    name: str  # database (membership) or generator name (attribution: `attribution_model`)
     key: str  # model "{database}/{family}"
     start: int
     stop: int
@@ -56,11 +58,32 @@ def _sample_ranges(build: dict) -> list[_SampleRange]:
         test = list(_key(attribution, "test_generators", "attribution"))
         n_train = _count(attribution, "train_per_generator", "attribution")
         n_test = _count(attribution, "test_per_generator", "attribution")
-        for family in train:
-            take("attribution_train", family, f"{pool}/{family}", n_train)
-        for family in test:
-            take("attribution_test", family, f"{pool}/{family}", n_test)
+        for entry in train:
+            take("attribution_train", *attribution_model(entry, pool, membership), n_train)
+        for entry in test:
+            take("attribution_test", *attribution_model(entry, pool, membership), n_test)
     return ranges
+
+
+def attribution_model(entry: str, pool: str, membership: dict) -> tuple[str, str]:
+    """``(generator name, model key)`` of an attribution generator entry.
+
+    ``vae``: the family trained on the pool's used images (name ``vae``, model ``{pool}/vae``).
+    ``db1/vae``: the same family trained on another database's used images, named
+    ``vae.db1``: a look-alike of the pool's ``vae`` (one architecture, other training data),
+    the case where generator fingerprints are hardest to tell apart.
+    """
+    database, _, family = entry.rpartition("/")
+    if not database:
+        return family, f"{pool}/{family}"
+    if database not in membership:
+        raise InputError(
+            f"attribution generator {entry!r}: {database!r} is not a membership database of "
+            f"the build ({', '.join(sorted(membership))}); name one of them"
+        )
+    if database == pool:
+        return family, entry
+    return f"{family}.{database}", entry
 
 
 def _key(cfg: dict, key: str, where: str) -> object:
