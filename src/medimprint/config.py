@@ -62,12 +62,16 @@ def check_config(config: dict) -> None:
         _check_name("build", name)
         for db in build["membership"]:
             _check_name(f"builds.{name}.membership database", db)
-        pool = build.get("attribution", {}).get("pool")
-        if pool is not None and pool not in build["membership"]:
-            raise InputError(
-                f"config: builds.{name}.attribution.pool is {pool!r}, which is not one of "
-                f"builds.{name}.membership ({', '.join(build['membership'])}); name one of them"
-            )
+        sets = {"attribution": build.get("attribution", {})}
+        sets |= {f"attribution_sets.{k}": v for k, v in build.get("attribution_sets", {}).items()}
+        for key, spec in sets.items():
+            pool = spec.get("pool")
+            if pool is not None and pool not in build["membership"]:
+                raise InputError(
+                    f"config: builds.{name}.{key}.pool is {pool!r}, which is not one of "
+                    f"builds.{name}.membership ({', '.join(build['membership'])}); name one of "
+                    "them"
+                )
         if build["source"] == "slices" and "slices" not in build:
             raise InputError(
                 f"config: builds.{name} has source 'slices' but no 'slices: {{glob: ...}}'; "

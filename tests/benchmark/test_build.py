@@ -500,3 +500,35 @@ def test_write_layout_checks_samples(tmp_path):
     with pytest.raises(InputError, match="upconv_gan"):
         write_layout(tmp_path / "d", images, meta, splits, missing, BUILD, seed=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_attribution_set_takes_its_own_samples_of_the_shared_models(tmp_path):
+    """``attribution_sets: {lookalike: ...}``: a second set in data/attribution_lookalike, whose
+    images are further samples of the models the main set uses (none shown twice)."""
+    lookalike = {
+        **BUILD["attribution"],
+        "train_generators": ["dcgan", "db1/vae"],
+        "test_generators": ["dcgan", "db1/vae", "vae"],
+    }
+    build = {**BUILD, "attribution_sets": {"lookalike": lookalike}}
+    plan = generator_plan(build)
+    assert plan["db2/dcgan"] == 4 + 3 + 2 + 3 + 2 and plan["db1/vae"] == 5 + 3 + 2
+    images, meta, splits, _ = _inputs()
+    samples = {}
+    for m, (key, n) in enumerate(plan.items()):
+        samples[key] = np.zeros((n, 8, 8), np.uint8)
+        samples[key][:, 0, 0], samples[key][:, 0, 1] = m, np.arange(n)
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, build, seed=0)
+    assert sorted(p.name for p in (out / "attribution_lookalike" / "train").iterdir()) == [
+        "dcgan",
+        "vae.db1",
+    ]
+    shown = {}
+    for folder in ("attribution", "attribution_lookalike"):
+        for path in (out / folder).rglob("*.png"):
+            image = read_gray_png(path)
+            shown.setdefault((image[0, 0], image[0, 1]), []).append(path)
+    assert all(len(paths) == 1 for paths in shown.values())  # no sample in two places
+    with pytest.raises(InputError, match=r"attribution_sets\.lookalike\.pool 'db9'"):
+        generator_plan({**build, "attribution_sets": {"lookalike": {**lookalike, "pool": "db9"}}})

@@ -30,6 +30,7 @@ class _SampleRange:
     key: str  # model "{database}/{family}"
     start: int
     stop: int
+    folder: str  # the layout folder: membership/{db}, attribution or attribution_{set}
 
 
 def _sample_ranges(build: dict) -> list[_SampleRange]:
@@ -38,31 +39,44 @@ def _sample_ranges(build: dict) -> list[_SampleRange]:
     used: dict[str, int] = {}
     ranges = []
 
-    def take(use: str, name: str, key: str, n: int) -> None:
+    def take(use: str, name: str, key: str, n: int, folder: str) -> None:
         start = used.get(key, 0)
         used[key] = start + n
-        ranges.append(_SampleRange(use, name, key, start, start + n))
+        ranges.append(_SampleRange(use, name, key, start, start + n, folder))
 
     for db, cfg in membership.items():
         family = _key(cfg, "generator", f"membership.{db}")
-        take("membership", db, f"{db}/{family}", _count(cfg, "generated", f"membership.{db}"))
-    attribution = build.get("attribution")
-    if attribution:
-        pool = _key(attribution, "pool", "attribution")
+        n = _count(cfg, "generated", f"membership.{db}")
+        take("membership", db, f"{db}/{family}", n, f"membership/{db}")
+    for folder, where, attribution in attribution_sets(build):
+        pool = _key(attribution, "pool", where)
         if pool not in membership:
             raise InputError(
-                f"attribution.pool {pool!r}: must be one of the membership databases "
+                f"{where}.pool {pool!r}: must be one of the membership databases "
                 f"{sorted(membership)} (its used images train the generators)"
             )
-        train = list(_key(attribution, "train_generators", "attribution"))
-        test = list(_key(attribution, "test_generators", "attribution"))
-        n_train = _count(attribution, "train_per_generator", "attribution")
-        n_test = _count(attribution, "test_per_generator", "attribution")
-        for entry in train:
-            take("attribution_train", *attribution_model(entry, pool, membership), n_train)
-        for entry in test:
-            take("attribution_test", *attribution_model(entry, pool, membership), n_test)
+        n_train = _count(attribution, "train_per_generator", where)
+        n_test = _count(attribution, "test_per_generator", where)
+        for use, key, n in (
+            ("train", "train_generators", n_train),
+            ("test", "test_generators", n_test),
+        ):
+            for entry in _key(attribution, key, where):
+                name, model = attribution_model(entry, pool, membership)
+                take(f"attribution_{use}", name, model, n, folder)
     return ranges
+
+
+def attribution_sets(build: dict) -> list[tuple[str, str, dict]]:
+    """``(layout folder, config key, spec)`` of each attribution set of a build: ``attribution``
+    (folder ``attribution``), then each of ``attribution_sets`` (folder ``attribution_{name}``),
+    e.g. a look-alike set beside the main one, its generators sharing the build's models."""
+    sets = (
+        [("attribution", "attribution", build["attribution"])] if build.get("attribution") else []
+    )
+    for name, spec in (build.get("attribution_sets") or {}).items():
+        sets.append((f"attribution_{name}", f"attribution_sets.{name}", spec))
+    return sets
 
 
 def attribution_model(entry: str, pool: str, membership: dict) -> tuple[str, str]:
@@ -143,12 +157,12 @@ def write_layout(
             if r.use == "membership":
                 db_splits = splits[splits["database"] == r.name]
                 generated = samples[r.key][r.start : r.stop]
-                folder = tmp / "membership" / r.name
                 _write_membership(
-                    folder, r.name, images, row_of, db_splits, generated, rng, per_folder
+                    tmp / r.folder, r.name, images, row_of, db_splits, generated, rng, per_folder
                 )
-        if build.get("attribution"):
-            _write_attribution(tmp / "attribution", ranges, samples, rng, per_folder)
+        for folder, _, _ in attribution_sets(build):
+            own = [r for r in ranges if r.folder == folder]
+            _write_attribution(tmp / folder, own, samples, rng, per_folder)
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
