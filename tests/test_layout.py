@@ -91,3 +91,10 @@ def test_the_architecture_page_maps_every_module():
         if path.name != "__init__.py" and not path.name.startswith("_")
     }
     assert mapped == modules
+
+
+def test_test_files_have_unique_names():
+    """pytest imports test modules by basename (rootdir conftest, no packages): two
+    ``test_selection.py`` in different folders stop the whole collection."""
+    names = [path.name for path in (SRC.parents[1] / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -21,7 +21,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "PCAGaussian",
         ],
         "generators": ["TrainedGenerator", "load_generator", "train_generator"],
-        "layout": ["generator_plan", "write_layout"],
+        "layout": ["attribution_sets", "attribution_model", "generator_plan", "write_layout"],
         "phantom": ["phantom_slices"],
         "slices": ["has_reference_lungs", "load_slices"],
         "split": ["split_real"],

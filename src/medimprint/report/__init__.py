@@ -11,6 +11,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "attribution_figures": [
             "embed_2d",
             "save_figure",
+            "colour_indices",
             "embedding_figure",
             "examples_figure",
             "write_attribution_figures",
