@@ -62,8 +62,10 @@ def main(base: str, head: str | None) -> int:
         try:
             before = run(checkout(base, Path(tmp) / "base"))
             after = run(checkout(head, Path(tmp) / "head"))
-        finally:
-            subprocess.run(["git", "-C", REPO, "worktree", "prune"], check=False)
+        finally:  # the commits' worktrees go with the temporary folder
+            for side in ("base", "head"):
+                remove = ["git", "-C", REPO, "worktree", "remove", "--force", Path(tmp) / side]
+                subprocess.run(remove, check=False, capture_output=True)
         differ = sorted(
             name
             for name in before.keys() & after.keys()
