@@ -62,16 +62,16 @@ def main(base: str, head: str | None) -> int:
         try:
             before = run(checkout(base, Path(tmp) / "base"))
             after = run(checkout(head, Path(tmp) / "head"))
+            differ = sorted(
+                name
+                for name in before.keys() & after.keys()
+                if not filecmp.cmp(before[name], after[name], shallow=False)
+            )
+            only = sorted(before.keys() ^ after.keys())
         finally:  # the commits' worktrees go with the temporary folder
             for side in ("base", "head"):
                 remove = ["git", "-C", REPO, "worktree", "remove", "--force", Path(tmp) / side]
                 subprocess.run(remove, check=False, capture_output=True)
-        differ = sorted(
-            name
-            for name in before.keys() & after.keys()
-            if not filecmp.cmp(before[name], after[name], shallow=False)
-        )
-        only = sorted(before.keys() ^ after.keys())
     submissions = sum("submissions" in name for name in before)
     print(
         f"{len(before)} files at {base}, {len(after)} at {head or 'the working tree'} "
