@@ -36,7 +36,7 @@ from medimprint.runtime.tensors import (
     padded_forward,
     total_stride,
 )
-from medimprint.runtime.training import EarlyStopping, deterministic, holdout_split, train_epochs
+from medimprint.runtime.training import train_epochs
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
 FORMAT = "medimprint-autoencoder-1"
@@ -103,22 +103,14 @@ def train_autoencoder(
     the same arguments give identical weights on CPU; the global torch RNG is left alone.
     """
     check_images(images)
-    rng, val, train = holdout_split(
-        len(images),
-        epochs=epochs,
-        batch_size=batch_size,
-        patience=patience,
-        val_fraction=val_fraction,
-        seed=seed,
-    )
     x_all = as_input(images, device)
-    pixels = len(val) * images.shape[1] * images.shape[2]
 
-    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+    def batch_loss(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
         x = x_all[rows]
         return torch.nn.functional.mse_loss(_reconstruct(model, x), x)
 
-    def validate(parts: list[np.ndarray]) -> float:
+    def validate(model: torch.nn.Module, parts: list[np.ndarray]) -> float:
+        pixels = sum(len(part) for part in parts) * images.shape[1] * images.shape[2]
         return (
             sum(
                 torch.nn.functional.mse_loss(
@@ -129,25 +121,23 @@ def train_autoencoder(
             / pixels
         )
 
-    with deterministic(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
-        model = build_autoencoder().to(device)
-        return train_epochs(
-            model,
-            torch.optim.Adam(model.parameters(), lr=lr),
-            batch_loss=batch_loss,
-            validate=validate,
-            rng=rng,
-            train=train,
-            val=val,
-            epochs=epochs,
-            batch_size=batch_size,
-            device=device,
-            stopping=EarlyStopping(patience, higher_is_better=False),
-            score_name="val_loss",
-            describe=lambda loss, score: f"loss {loss:.5f}, val loss {score:.5f}",
-            log=log,
-        )
+    return train_epochs(
+        build_autoencoder,
+        n_images=len(images),
+        batch_loss=batch_loss,
+        validate=validate,
+        higher_is_better=False,
+        score_name="val_loss",
+        describe=lambda loss, score: f"loss {loss:.5f}, val loss {score:.5f}",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        val_fraction=val_fraction,
+        patience=patience,
+        seed=seed,
+        device=device,
+        log=log,
+    )
 
 
 def reconstruct(

@@ -16,50 +16,67 @@ from medimprint.runtime.progress import Progress
 
 
 def train_epochs(
-    model: torch.nn.Module,
-    optimiser: torch.optim.Optimizer,
+    build: Callable[[], torch.nn.Module],
     *,
-    batch_loss: Callable[[torch.Tensor], torch.Tensor],
-    validate: Callable[[list[np.ndarray]], float],
-    rng: np.random.Generator,
-    train: np.ndarray,
-    val: np.ndarray,
-    epochs: int,
-    batch_size: int,
-    device: str,
-    stopping: EarlyStopping,
+    n_images: int,
+    batch_loss: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    validate: Callable[[torch.nn.Module, list[np.ndarray]], float],
+    higher_is_better: bool,
     score_name: str,
     describe: Callable[[float, float], str],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    val_fraction: float,
+    patience: int,
+    seed: int,
+    device: str,
     log: Callable[[str], None] | None = None,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """Train ``model`` and return the one of the best validation score (eval mode) with the
-    history (``epoch``, ``train_loss``, ``score_name``).
+    """Train the model ``build`` makes on ``n_images`` rows; return the one of the best
+    validation score (eval mode, on ``device``) with the history (``epoch``, ``train_loss``,
+    ``score_name``).
 
-    Each epoch shuffles the ``train`` rows with ``rng`` and steps ``optimiser`` on
-    ``batch_loss(rows)`` (a mean loss over the rows, a tensor on ``device``), then scores the
-    model with ``validate`` on ``val`` cut into batches (under `torch.inference_mode`);
-    ``stopping`` keeps the best state and ends training when it stops improving. ``describe``
-    makes the progress line's detail from the epoch's train loss and score.
+    A seeded ``val_fraction`` of the rows is held out (`holdout_split`). The initial weights come
+    from ``seed`` inside `torch.random.fork_rng` (the global RNG is left as it was), and training
+    runs with deterministic kernels. Each epoch shuffles the training rows and steps Adam (``lr``)
+    on ``batch_loss(model, rows)`` (a mean loss over the rows, a tensor on ``device``), then
+    scores the model with ``validate(model, parts)`` on the held-out rows cut into batches (under
+    `torch.inference_mode`); training stops after ``patience`` epochs without improvement.
+    ``describe`` makes the progress line's detail from the epoch's train loss and score.
     """
+    rng, val, train = holdout_split(
+        n_images,
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
     rows = []
     progress = Progress(epochs, "epochs", log=log or (lambda _: None), every=0)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        shuffled, total = rng.permutation(train), 0.0
-        for start in range(0, len(shuffled), batch_size):
-            batch = torch.from_numpy(shuffled[start : start + batch_size]).to(device)
-            optimiser.zero_grad(set_to_none=True)
-            loss = batch_loss(batch)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-        model.eval()
-        with torch.inference_mode():
-            score = validate(np.array_split(val, -(-len(val) // batch_size)))
-        rows.append((epoch, total / len(train), score))
-        progress.step(detail=describe(rows[-1][1], score))
-        if stopping.update(model, score):
-            break
+    stopping = EarlyStopping(patience, higher_is_better=higher_is_better)
+    with deterministic(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights; no other torch randomness is used
+        model = build().to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            shuffled, total = rng.permutation(train), 0.0
+            for start in range(0, len(shuffled), batch_size):
+                batch = torch.from_numpy(shuffled[start : start + batch_size]).to(device)
+                optimiser.zero_grad(set_to_none=True)
+                loss = batch_loss(model, batch)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            model.eval()
+            with torch.inference_mode():
+                score = validate(model, np.array_split(val, -(-len(val) // batch_size)))
+            rows.append((epoch, total / len(train), score))
+            progress.step(detail=describe(rows[-1][1], score))
+            if stopping.update(model, score):
+                break
     return stopping.restore(model), pd.DataFrame(rows, columns=["epoch", "train_loss", score_name])
 
 

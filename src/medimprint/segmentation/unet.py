@@ -31,7 +31,7 @@ from medimprint.runtime.tensors import (
     padded_forward,
     total_stride,
 )
-from medimprint.runtime.training import EarlyStopping, deterministic, holdout_split, train_epochs
+from medimprint.runtime.training import train_epochs
 from medimprint.segmentation.classical import MIN_LUNG_FRACTION, write_masks
 
 #: Checkpoint format tag; `load_checkpoint` refuses any other.
@@ -109,46 +109,36 @@ def train_unet(
         raise InputError(f"masks shape {masks.shape} differs from images shape {images.shape}")
     if masks.dtype != bool:
         raise InputError(f"masks must be a bool array, got {masks.dtype}")
-    rng, val, train = holdout_split(
-        len(images),
-        epochs=epochs,
-        batch_size=batch_size,
-        patience=patience,
-        val_fraction=val_fraction,
-        seed=seed,
-    )
     x_all = as_input(images, device)
     y_all = torch.from_numpy(masks).to(device).float()[:, None]
     loss_fn = DiceCELoss(sigmoid=True)
     flips = torch.Generator().manual_seed(seed)
 
-    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+    def batch_loss(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
         x, y = _flip(x_all[rows], y_all[rows], flips)
         return loss_fn(_forward(model, x), y)
 
-    def validate(parts: list[np.ndarray]) -> float:
+    def validate(model: torch.nn.Module, parts: list[np.ndarray]) -> float:
         scores = [_dice(_forward(model, x_all[part]) > 0, y_all[part] > 0) for part in parts]
         return torch.cat(scores).mean().item()
 
-    with deterministic(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the initial weights; no CUDA randomness is used
-        model = build_unet().to(device)
-        return train_epochs(
-            model,
-            torch.optim.Adam(model.parameters(), lr=lr),
-            batch_loss=batch_loss,
-            validate=validate,
-            rng=rng,
-            train=train,
-            val=val,
-            epochs=epochs,
-            batch_size=batch_size,
-            device=device,
-            stopping=EarlyStopping(patience, higher_is_better=True),
-            score_name="val_dice",
-            describe=lambda loss, score: f"loss {loss:.4f}, val Dice {score:.4f}",
-            log=log,
-        )
+    return train_epochs(
+        build_unet,
+        n_images=len(images),
+        batch_loss=batch_loss,
+        validate=validate,
+        higher_is_better=True,
+        score_name="val_dice",
+        describe=lambda loss, score: f"loss {loss:.4f}, val Dice {score:.4f}",
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        val_fraction=val_fraction,
+        patience=patience,
+        seed=seed,
+        device=device,
+        log=log,
+    )
 
 
 def predict_masks(
