@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from medimprint.benchmark.layout import attribution_sets
 from medimprint.errors import InputError
 from medimprint.names import CODE_SPACE
 
@@ -62,9 +63,7 @@ def check_config(config: dict) -> None:
         _check_name("build", name)
         for db in build["membership"]:
             _check_name(f"builds.{name}.membership database", db)
-        sets = {"attribution": build.get("attribution", {})}
-        sets |= {f"attribution_sets.{k}": v for k, v in build.get("attribution_sets", {}).items()}
-        for key, spec in sets.items():
+        for _folder, key, spec in attribution_sets(build):
             pool = spec.get("pool")
             if pool is not None and pool not in build["membership"]:
                 raise InputError(

@@ -44,6 +44,7 @@ from medimprint.attribution.runs import AttributionSetup, choose_k, parse_run_id
 from medimprint.clustering import cluster, reduce_features
 from medimprint.errors import InputError
 from medimprint.evaluation import CLUSTER_METRICS, bootstrap_interval
+from medimprint.io import row_positions
 
 #: Candidates within this much of the best held-out-generator ARI count as equally good; the
 #: held-out score rests on 2-3 labelled generators, so smaller differences are noise.
@@ -196,38 +197,33 @@ def select(
     k_criterion, k_max, seed). Test labels are not read."""
     train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
     labels = train["label"].to_numpy()
+    splits = {
+        name: (_rows(feature_set, train["id"]), _rows(feature_set, test["id"]))
+        for name, feature_set in feature_sets.items()
+    }
+    test_partitions = {run: _test_partition(table) for run, table in partitions.items()}
     rows = []
-    for run, table in partitions.items():
+    for run, partition in test_partitions.items():
         feature_set, setup, _view = parse_run_id(run, **options)
-        x_train = _rows(feature_sets[feature_set], train["id"])
-        mean, low = heldout_generator_ari(x_train, labels, setup)
-        test_clusters = table[table["split"] == "test"]
+        mean, low = heldout_generator_ari(splits[feature_set][0], labels, setup)
         rows.append(
             {
                 "run": run,
                 "feature_set": feature_set,
                 "reducer": setup.reducer,
                 "method": setup.method,
-                "k_test": int(test_clusters["cluster"].nunique()),
+                "k_test": int(partition.nunique()),
                 "heldout_ari": mean,
                 "heldout_ari_min": low,
             }
         )
-    test_partitions = {
-        run: table[table["split"] == "test"].set_index("id")["cluster"].astype(int)
-        for run, table in partitions.items()
-    }
     agreed = agreement(test_partitions)
     candidates = pd.DataFrame(rows).assign(agreement=lambda t: t["run"].map(agreed))
     choice = choose(candidates, tolerance=tolerance)
-    feature_set, setup, _view = parse_run_id(choice.run, **options)
+    feature_set, _setup, _view = parse_run_id(choice.run, **options)
     clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
-    named = name_clusters(
-        _rows(feature_sets[feature_set], train["id"]),
-        labels,
-        _rows(feature_sets[feature_set], test["id"]),
-        clusters,
-    )
+    x_train, x_test = splits[feature_set]
+    named = name_clusters(x_train, labels, x_test, clusters)
     names = pd.DataFrame(
         {
             "id": test["id"].to_numpy(),
@@ -241,14 +237,18 @@ def select(
 def _rows(feature_set: tuple[list[str], np.ndarray], ids: pd.Series) -> np.ndarray:
     """The feature rows of ``ids``, in their order."""
     all_ids, features = feature_set
-    position = pd.Series(np.arange(len(all_ids)), index=all_ids)
-    missing = ids[~ids.isin(position.index)]
-    if len(missing):
+    rows, missing = row_positions(all_ids, list(ids))
+    if missing:
         raise InputError(
-            f"{len(missing)} images (first: {missing.iloc[0]}) are not in the feature store; "
+            f"{len(missing)} images (first: {missing[0]}) are not in the feature store; "
             "delete the store so the workflow extracts it again"
         )
-    return features[position.loc[ids].to_numpy()]
+    return features[rows]
+
+
+def _test_partition(table: pd.DataFrame) -> pd.Series:
+    """A run's test clusters (`run_attribution`'s table) by image id."""
+    return table[table["split"] == "test"].set_index("id")["cluster"].astype(int)
 
 
 def summary(
@@ -304,6 +304,6 @@ def summary(
     return pd.DataFrame([row]), candidates
 
 
-def _test_ari(partition: pd.DataFrame, truth: pd.Series) -> float:
-    test = partition[partition["split"] == "test"].set_index("id")["cluster"]
+def _test_ari(table: pd.DataFrame, truth: pd.Series) -> float:
+    test = _test_partition(table)
     return float(adjusted_rand_score(truth.to_numpy(), test.loc[truth.index].to_numpy()))
