@@ -311,18 +311,29 @@ def test_membership_region_runs_and_submissions(finished):
 
 
 def test_membership_answer_beside_the_controls(finished):
-    """The dataset's answer names a candidate of one of its runs, chosen without test labels,
-    carries both controls and a verdict, and its submission decides every test image."""
+    """The dataset's answer names a candidate of one of its runs or the nearest-generated
+    baseline, carries both controls and a verdict (withheld, with the reason, on the tiny
+    split), and its submission decides every test image."""
     root = finished / "results/tiny_db1/membership"
     answer = pd.read_csv(root / "selected.tsv", sep="\t").iloc[0]
     candidates = pd.concat(
         pd.read_csv(path, sep="\t", dtype={"id": str}) for path in root.glob("**/*candidates.tsv")
     )
-    assert answer["run"] in set(candidates["candidate"])
-    assert answer["candidates"] == candidates["candidate"].nunique()
-    assert answer["groups"] == "file" and answer["verdict"] in ("leakage shown", "not shown")
+    baseline = "controls/nearest_generated"  # a candidate too: the answer's default
+    assert answer["run"] in {*candidates["candidate"], baseline}
+    assert answer["candidates"] == candidates["candidate"].nunique() + 1
+    # 2 labelled blocks per class: no choice among candidates, no nested figure, no verdict
+    assert answer["groups"] == "file" and (answer["used_groups"], answer["not_used_groups"]) == (
+        2,
+        2,
+    )
+    assert answer["run"] == baseline and answer["verdict"] == "withheld"
+    assert "fewer than 5" in answer["withheld"] and np.isnan(answer["auc_nested"])
     for column in ("labelled_neighbour_auc_test", "nearest_generated_auc_test", "auc_test"):
         assert 0 <= answer[column] <= 1, column
+    assert answer["auc_test"] == answer["nearest_generated_auc_test"]
+    check = pd.read_csv(root / "groups_check.tsv", sep="\t")
+    assert check["level"].tolist() == ["given"] and check["chosen"].tolist() == [True]
     groups = pd.read_csv(root / "groups.tsv", sep="\t", dtype=str)
     assert answer["n_groups"] == groups["group"].nunique()
     submission = (finished / "results/tiny_db1/submissions/membership_selected.csv").read_text()
@@ -332,6 +343,32 @@ def test_membership_answer_beside_the_controls(finished):
     assert (root / "selected_roc.png").stat().st_size > 0
     html = (finished / "results/report/metrics.html").read_text()
     assert html.index("the answer per dataset") < html.index("Membership — regions")
+
+
+def test_without_a_groups_file_groups_are_estimated_and_checked(finished, tmp_path):
+    """The task's data has no groups file: the groups are estimated from the slices, checked by
+    the labelled-neighbour control (every level tried is listed, one chosen), and no candidate
+    that consults labelled images can be the answer."""
+    import shutil
+
+    workdir = tmp_path / "estimated"
+    shutil.copytree(finished, workdir, symlinks=True)
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    del config["datasets"]["tiny_db1"]["membership"]["groups"]
+    path = tmp_path / "no-groups.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    root = workdir / "results/tiny_db1/membership"
+    snakemake(workdir, "--configfile", str(path), "--cores", "2", str(root / "selected.tsv"))
+    groups = pd.read_csv(root / "groups.tsv", sep="\t", dtype=str)
+    assert set(groups["source"]) == {"estimated"} and groups["group"].str.match(r"seg\d{4}").all()
+    check = pd.read_csv(root / "groups_check.tsv", sep="\t")
+    assert check["level"].tolist() == list(range(len(check))) and check["chosen"].sum() == 1
+    assert check["groups"].is_monotonic_decreasing
+    assert check.loc[check["chosen"], "groups"].item() == groups["group"].nunique()
+    answer = pd.read_csv(root / "selected.tsv", sep="\t").iloc[0]
+    assert answer["groups"] == "estimated"
+    assert not answer["run"].startswith(("attacks/gan_leaks", "attacks/domias", "autoencoder/"))
+    assert (answer["verdict"] == "withheld") == isinstance(answer["withheld"], str)
 
 
 def test_unet_segmenter_when_configured(finished, tmp_path):

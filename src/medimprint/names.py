@@ -41,8 +41,12 @@ RAW_SPACES = ("pixels",)
 CODE_SPACE = "autoencoder"
 #: The paper's method B runs on the autoencoder's reconstruction-error maps.
 RECONSTRUCTION_RUNS = ("mean_mse", "ssim")
+#: Attacks whose scores consult a reference of labelled images (known not-used ones).
+REFERENCE_ATTACKS = ("gan_leaks", "patch_leaks", "domias")
 #: Membership baselines every answer is compared with.
 CONTROLS = ("labelled_neighbour", "nearest_generated")
+#: The control that is also the answer's default: label free and without a parameter.
+BASELINE_CONTROL = "nearest_generated"
 #: Generator families a build can train.
 GENERATOR_FAMILIES = ("vae", "dcgan", "upconv_gan", "pca_gaussian")
 #: The view of test images as made (robustness runs name a perturbation instead).
@@ -91,6 +95,22 @@ def reconstruction_run_id(method: str) -> str:
 def control_run_id(control: str) -> str:
     """``controls/{control}``."""
     return f"controls/{control}"
+
+
+#: Separates a run id from its inner setting in a membership candidate's name
+#: (``regions/full/resnet50/kmeans/min@k=8``).
+SETTING_SEP = "@"
+
+
+def uses_labels(run: str) -> bool:
+    """Whether a membership run's (or candidate's) scores consult labelled training images:
+    the reference attacks, method B's class means, the ensemble's chosen members, the
+    labelled-neighbour control. Such a score of one image depends on other images' labels, so
+    only groups known to keep neighbours apart (a group file or pattern) make it honest."""
+    parts = run.split(SETTING_SEP)[0].split("/")
+    if parts[0] == "attacks":
+        return len(parts) < 3 or parts[1] in REFERENCE_ATTACKS  # attacks/ensemble: 2 parts
+    return parts[0] == "autoencoder" or parts == ["controls", "labelled_neighbour"]
 
 
 def runs_in(attack: str, space: str) -> bool:

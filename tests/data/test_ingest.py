@@ -436,3 +436,25 @@ def test_label_headers_as_people_write_them(tmp_path, header):
     manifest = ingest(spec)
     test = manifest[manifest["split"] == "test"].set_index("id")["label"]
     assert test.to_dict() == {"real_unknown_0": "1", "real_unknown_1": "0"}
+
+
+def test_membership_test_split_may_bring_its_own_generated_images(tmp_path):
+    """`generated_test` (optional): the test split's own generated images, role generated,
+    split test, never labelled; names repeated across the two generated folders are qualified
+    by folder; a test label naming one of them is refused with what it is."""
+    spec = membership_layout(tmp_path)
+    for i in range(3):
+        png(tmp_path / "test_generated" / f"generated_{i}.png", seed=900 + i)
+    spec["membership"]["generated_test"] = "test_generated/*.png"
+    manifest = ingest(spec, name="db1")
+    own = manifest[(manifest["role"] == "generated") & (manifest["split"] == "test")]
+    assert own["id"].tolist() == [f"generated_test/generated_{i}" for i in range(3)]
+    assert (own["label"] == "").all()
+    assert "generated/generated_0" in manifest["id"].tolist()  # the training split's
+    real_test = manifest[(manifest["role"] == "real") & (manifest["split"] == "test")]
+    assert real_test["label"].tolist() == ["0", "1"]
+    labels = tmp_path / "test_labels.csv"
+    labels.write_text(labels.read_text() + "generated_2,1\n")
+    message = ingest_error(spec)
+    assert "'generated_2' is not a test image" in message
+    assert "a given image of membership.generated_test" in message

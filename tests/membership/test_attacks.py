@@ -20,9 +20,9 @@ from medimprint.membership.attacks import (
     monte_carlo_scores,
     nearest_distances,
 )
-from medimprint.membership.decisions import auc
 from medimprint.membership.ensemble import choose_ensemble, rank_average
 from medimprint.membership.error_maps import mean_mse_scores, ssim_scores
+from medimprint.membership.metrics import auc
 
 
 def _toy(memorised: bool, n: int = 60, d: int = 16, seed: int = 0) -> dict:

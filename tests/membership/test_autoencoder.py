@@ -20,8 +20,8 @@ from medimprint.membership.autoencoder import (
     FORMAT,
     at_input_size,
     build_autoencoder,
-    errors_to_store,
     load_checkpoint,
+    real_errors_to_store,
     reconstruction_errors,
     save_checkpoint,
     train_autoencoder,
@@ -95,20 +95,37 @@ def test_error_maps_and_odd_sizes(one_torch_thread):
     assert odd.shape == (1, 13, 21)
 
 
-def test_errors_are_streamed_into_a_store_in_id_order(tmp_path: Path, one_torch_thread):
-    images = blobs(5, 24)
-    paths = [tmp_path / "images" / f"{i}.png" for i in range(5)]
+def _membership_manifest(tmp_path: Path, images: np.ndarray, roles: list[tuple[str, str]]):
+    paths = [tmp_path / "images" / f"{i}.png" for i in range(len(images))]
     for path, image in zip(paths, images, strict=True):
         write_gray_png(path, image)
-    model = build_autoencoder()
-    ids = ["e", "c", "a", "d", "b"]
-    errors_to_store(model, ids, paths, tmp_path / "errors.h5", chunk=2)
-    stored, arrays, attrs = read_store(tmp_path / "errors.h5", ["errors"])
-    assert stored == ids and attrs["model"] == "autoencoder"
-    assert arrays["errors"].shape == (5, 24, 24) and arrays["errors"].dtype == np.float32
-    np.testing.assert_allclose(arrays["errors"], reconstruction_errors(model, images), atol=1e-6)
-    with pytest.raises(ValueError, match="4 ids for 5 image paths"):
-        errors_to_store(model, ids[:4], paths, tmp_path / "bad.h5")
+    return pd.DataFrame(
+        {
+            "id": [f"{role[0]}{split[:2]}{i}" for i, (role, split) in enumerate(roles)],
+            "path": [str(p) for p in paths],
+            "role": [role for role, _ in roles],
+            "split": [split for _, split in roles],
+        }
+    )
+
+
+def test_errors_are_streamed_into_a_store_by_each_splits_model(tmp_path: Path, one_torch_thread):
+    """Every real image's error map, in chunks; with a test generator the test images are
+    scored by the test split's autoencoder."""
+    images = blobs(6, 24)
+    roles = [("generated", "train"), ("real", "train"), ("real", "test"), ("real", "train")]
+    roles += [("real", "test"), ("generated", "test")]
+    manifest = _membership_manifest(tmp_path, images, roles)
+    model, other = build_autoencoder(), build_autoencoder()
+    torch.nn.init.constant_(next(other.parameters()), 0.5)
+    real_errors_to_store({"train": model, "test": other}, manifest, tmp_path / "e.h5", chunk=1)
+    stored, arrays, attrs = read_store(tmp_path / "e.h5", ["errors"])
+    assert stored == ["rtr1", "rtr3", "rte2", "rte4"] and attrs["model"] == "autoencoder"
+    assert arrays["errors"].shape == (4, 24, 24) and arrays["errors"].dtype == np.float32
+    expected = np.concatenate(
+        [reconstruction_errors(model, images[[1, 3]]), reconstruction_errors(other, images[[2, 4]])]
+    )
+    np.testing.assert_allclose(arrays["errors"], expected, atol=1e-6)
 
 
 def test_larger_images_are_area_averaged_to_the_input_size(tmp_path: Path, one_torch_thread):
@@ -125,7 +142,11 @@ def test_larger_images_are_area_averaged_to_the_input_size(tmp_path: Path, one_t
     for path, image in zip(paths, images, strict=True):
         write_gray_png(path, image)
     model = build_autoencoder()
-    errors_to_store(model, ["a", "b", "c"], paths, tmp_path / "errors.h5", input_size=16)
+    manifest = pd.DataFrame(
+        {"id": ["a", "b", "c"], "path": [str(p) for p in paths], "role": "real", "split": "train"}
+    )
+    models = {"train": model, "test": model}
+    real_errors_to_store(models, manifest, tmp_path / "errors.h5", input_size=16)
     _, arrays, _ = read_store(tmp_path / "errors.h5", ["errors"])
     expected = reconstruction_errors(model, at_input_size(images, 16))
     assert arrays["errors"].shape == (3, 16, 16)
@@ -191,7 +212,7 @@ def test_bad_input_is_refused():
         reconstruction_errors(build_autoencoder(), np.zeros((1, 0, 8), np.uint8))
 
 
-def test_codes_store_every_image_in_manifest_order(tmp_path: Path, one_torch_thread):
+def test_codes_store_every_image_split_by_split(tmp_path: Path, one_torch_thread):
     """Codes of generated and real images land in a feature store the attacks read; sides
     above CODE_GRID cells are pooled, and batching does not change a code."""
     from medimprint.features.stores import read_features
@@ -206,10 +227,11 @@ def test_codes_store_every_image_in_manifest_order(tmp_path: Path, one_torch_thr
             "id": ["g0", "g1", "r0", "r1", "r2"],
             "path": [str(p) for p in paths],
             "role": ["generated"] * 2 + ["real"] * 3,
+            "split": ["train"] * 4 + ["test"],
         }
     )
     model = build_autoencoder()
-    codes_to_store(model, manifest, tmp_path / "codes.h5", chunk=2)
+    codes_to_store({"train": model, "test": model}, manifest, tmp_path / "codes.h5", chunk=2)
     ids, codes = read_features(tmp_path / "codes.h5")
     assert ids == ["g0", "g1", "r0", "r1", "r2"]
     assert codes.shape == (5, 64 * 3 * 3)  # 24 px / stride 8 = 3 x 3 cells of 64 channels

@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import (
-    best_threshold,
-    cross_validated_decisions,
-    evaluate,
-    submission,
-    tpr_at_fpr,
-)
+from medimprint.membership.decisions import best_threshold, cross_validated_decisions, submission
+from medimprint.membership.metrics import evaluate, tpr_at_fpr
 from medimprint.membership.regions import (
     RegionSetup,
     centroid_distances,
@@ -177,7 +172,7 @@ def _metrics_rows() -> pd.DataFrame:
 
 
 def test_selection_uses_training_scores_only():
-    from medimprint.membership.decisions import best_membership_run
+    from medimprint.membership.regions import best_membership_run
 
     metrics = _metrics_rows()
     # db2's outer run has the best test F1 but the worse training F1: it must not be chosen.
@@ -198,7 +193,7 @@ def test_regions_table_has_the_papers_layout():
     assert row[("average", "F1 train (CV)")] == "0.650"  # mean of 0.6 and 0.7
     assert row[("db2", "F1 all used")] == "0.500"  # beside every test F1
     chosen = membership_selection_table(_metrics_rows(), "regions")
-    assert chosen.loc["db1", "f1_train"] == "0.600 [0.500, 0.700]"
+    assert chosen.loc["db1", "f1_train (in-sample, after selection)"] == "0.600 [0.500, 0.700]"
 
 
 def test_membership_figures_have_one_panel_per_run_and_group():

@@ -7,7 +7,8 @@ rule membership_groups:
         manifest="results/{dataset}/manifest.tsv",
         source=groups_source,
     output:
-        "results/{dataset}/membership/groups.tsv",
+        table="results/{dataset}/membership/groups.tsv",
+        check="results/{dataset}/membership/groups_check.tsv",
     log:
         "logs/membership_groups/{dataset}.log",
     benchmark:
@@ -17,6 +18,8 @@ rule membership_groups:
     params:
         spec=lambda wildcards: DATASETS[wildcards.dataset]["membership"].get("groups"),
         root=lambda wildcards: DATASETS[wildcards.dataset]["root"],
+        n_boot=config["bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/membership_groups.py"
 
@@ -56,6 +59,7 @@ rule membership_selected:
     input:
         manifest="results/{dataset}/manifest.tsv",
         groups="results/{dataset}/membership/groups.tsv",
+        groups_check="results/{dataset}/membership/groups_check.tsv",
         candidates=candidate_files,
         controls="results/{dataset}/membership/controls/metrics.tsv",
         control_scores=expand(
@@ -237,6 +241,7 @@ rule train_autoencoder:
         manifest="results/{dataset}/manifest.tsv",
     output:
         model="results/{dataset}/autoencoder/model.pt",
+        model_test="results/{dataset}/autoencoder/model_test.pt",
         history="results/{dataset}/autoencoder/history.tsv",
     log:
         "logs/train_autoencoder/{dataset}.log",
@@ -258,6 +263,7 @@ rule reconstruction_errors:
     input:
         manifest="results/{dataset}/manifest.tsv",
         model="results/{dataset}/autoencoder/model.pt",
+        model_test="results/{dataset}/autoencoder/model_test.pt",
     output:
         "results/{dataset}/autoencoder/errors.h5",
     log:
@@ -277,6 +283,7 @@ rule autoencoder_codes:
     input:
         manifest="results/{dataset}/manifest.tsv",
         model="results/{dataset}/autoencoder/model.pt",
+        model_test="results/{dataset}/autoencoder/model_test.pt",
     output:
         "results/{dataset}/autoencoder/codes.h5",
     log:

@@ -4,7 +4,7 @@ import shutil
 
 from medimprint.evaluation import read_metrics
 from medimprint.io import atomic_path, write_table
-from medimprint.membership.decisions import best_membership_run, selection_row
+from medimprint.membership.regions import best_membership_run, selection_row
 from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:

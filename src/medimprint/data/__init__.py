@@ -2,7 +2,7 @@
 groups (patients, series, neighbouring slices) of its real images.
 
 Modules: `validation` (folders checked and ingested), `manifest` (the manifest API), `groups`
-(group files, patterns and near-duplicate groups).
+(group files, patterns, and the segments groups are estimated from).
 """
 
 from medimprint._lazy import lazy_exports
@@ -15,8 +15,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "image_aliases",
             "pattern_groups",
             "load_pixels",
-            "near_duplicate_groups",
-            "dataset_groups",
+            "segment_levels",
+            "level_keys",
+            "given_groups",
             "groups_by_id",
             "read_groups",
         ],

@@ -8,24 +8,22 @@ membership method takes one group key per real image (`membership.grouped_folds`
 `metrics.bootstrap_interval`, the attacks' leave-group-out references).
 
 A dataset names its groups in a CSV (``id,group``; builds write one) or by a regex on the file
-stems. Without either, groups are estimated (`near_duplicate_groups`): connected components of
-the graph that links each real image to its nearest real neighbour when that neighbour is closer
-than the typical (median) distance from a real image to its nearest generated image, in pixel
-space. Two slices nearer to each other than real images are to anything the generator makes
-are not independent evidence about the generator.
+stems. Without either, groups are estimated: `segment_levels` cuts the stacks of slices into
+contiguous segments at every coarseness, and `membership.controls.checked_groups` takes the
+finest level under which labelled neighbours no longer tell a label (an estimate that splits a
+block of neighbours flatters every figure; one that merges too much only costs power).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from medimprint.data.manifest import file_name
 from medimprint.errors import InputError
@@ -34,12 +32,16 @@ from medimprint.io import ID_COLUMNS, named_columns, read_table, read_user_table
 #: Columns of a dataset's groups table (``results/{dataset}/membership/groups.tsv``).
 GROUP_COLUMNS = ("id", "group", "source")
 #: Where a dataset's groups come from.
-GROUP_SOURCES = ("file", "pattern", "near_duplicates")
+GROUP_SOURCES = ("file", "pattern", "estimated")
 FROM_FILE, FROM_PATTERN, ESTIMATED = GROUP_SOURCES
 #: Alias of a file name that two role folders share (a group file must then give the path).
 AMBIGUOUS = "\0ambiguous"
 #: Side of the pixel space (area-averaged) used to estimate groups and by the controls.
 PIXEL_SIZE = 64
+#: Nearest real images each image is linked to when a stack of slices is traced.
+MANIFOLD_NEIGHBOURS = 3
+#: Each coarser level of estimated groups has about this factor fewer groups.
+LEVEL_FACTOR = 1.5
 
 
 def _stem(value: str) -> str:
@@ -58,7 +60,7 @@ def read_group_file(
     if not path.is_file():
         raise InputError(
             f"{path}: group file not found; fix membership.groups (a CSV 'id,group' relative "
-            "to the dataset's root) or remove the key to estimate groups from near-duplicates"
+            "to the dataset's root) or remove the key to estimate groups from the slices"
         )
     try:
         table = read_user_table(path)
@@ -145,44 +147,69 @@ def load_pixels(paths: Sequence[str], size: int = PIXEL_SIZE) -> np.ndarray:
     return build_extractor("pixels", input_size=size)(load_images(paths)).astype(np.float64)
 
 
-def near_duplicate_groups(real: np.ndarray, generated: np.ndarray, ids: Sequence[str]) -> pd.Series:
-    """Groups (by id) of real images (rows of ``real``, pixel vectors) estimated as connected
-    components of "nearest real neighbour closer than the median nearest-generated distance"
-    (module docstring). Group keys are ``nd0000``, ``nd0001``, ... in order of first image."""
-    from medimprint.membership.attacks import nearest_distances, nearest_rows
+def segment_levels(real: np.ndarray) -> list[np.ndarray]:
+    """Nested partitions of real images (rows of pixel vectors) into pieces of the slice
+    manifold, finest first: each image alone, then about `LEVEL_FACTOR` times fewer groups per
+    level, down to 2.
+
+    A piece is a connected run of neighbouring slices: Ward clustering under the connectivity of
+    each image's `MANIFOLD_NEIGHBOURS` nearest real images (above and below it in its stack), so
+    a stack is cut into contiguous segments rather than into the isolated pairs that linking
+    each image to its single nearest neighbour gave (31% of adjacent slices split in a
+    simulation of 10 patients x 30 slices). Levels come from one tree, so a coarser level only
+    merges pieces of a finer one. Each level is an integer label per row.
+    """
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.neighbors import kneighbors_graph
 
     real = np.asarray(real, dtype=np.float64)
-    if len(real) != len(ids):
-        raise ValueError(f"{len(real)} rows for {len(ids)} ids")
-    if len(real) < 2:
-        return pd.Series([f"nd{i:04d}" for i in range(len(ids))], index=list(ids), dtype=str)
-    typical = float(np.median(nearest_distances(real, generated)))
-    keys = list(range(len(real)))
-    neighbour = nearest_rows(real, real, exclude_same=(keys, keys))
-    distance = np.linalg.norm(real - real[neighbour], axis=1)
-    link = distance < typical
-    rows = np.flatnonzero(link)
-    graph = coo_matrix((np.ones(len(rows)), (rows, neighbour[rows])), shape=(len(real), len(real)))
-    _, component = connected_components(graph, directed=False)
-    _, first = np.unique(component, return_index=True)
-    order = {c: n for n, c in enumerate(component[np.sort(first)])}
-    return pd.Series([f"nd{order[c]:04d}" for c in component], index=list(ids), dtype=str)
+    n = len(real)
+    if n < 3:
+        return [np.arange(n)]
+    connectivity = kneighbors_graph(real, min(MANIFOLD_NEIGHBOURS, n - 1), include_self=False)
+    with warnings.catch_warnings():  # several stacks: sklearn completes the graph, as wanted
+        warnings.simplefilter("ignore", UserWarning)
+        tree = AgglomerativeClustering(
+            n_clusters=1, connectivity=connectivity, linkage="ward", compute_full_tree=True
+        ).fit(real)
+    sizes, size = [], float(n)
+    while round(size) >= 2:
+        if not sizes or round(size) < sizes[-1]:
+            sizes.append(round(size))
+        size /= LEVEL_FACTOR
+    parent = np.arange(2 * n - 1)  # union-find over the tree's merges, applied in order
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    levels, merged = [], 0
+    for size in sizes:
+        while merged < n - size:
+            a, b = tree.children_[merged]
+            parent[root(a)] = parent[root(b)] = n + merged
+            merged += 1
+        _, labels = np.unique([root(i) for i in range(n)], return_inverse=True)
+        levels.append(labels)
+    return levels
 
 
-def dataset_groups(
-    manifest: pd.DataFrame,
-    spec: str | Mapping[str, str] | None,
-    *,
-    root: str | os.PathLike = ".",
-    pixels: tuple[np.ndarray, np.ndarray] | None = None,
+def level_keys(labels: np.ndarray, ids: Sequence[str]) -> pd.Series:
+    """Group keys (by id) of one level of `segment_levels`: ``seg0000``, ``seg0001``, ... in
+    order of first image."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return pd.Series([f"seg{order[c]:04d}" for c in inverse], index=list(ids), dtype=str)
+
+
+def given_groups(
+    manifest: pd.DataFrame, spec: str | Mapping[str, str], *, root: str | os.PathLike = "."
 ) -> pd.DataFrame:
-    """The groups table (`GROUP_COLUMNS`) of a membership dataset's real images.
-
-    ``spec`` is the dataset's ``membership.groups``: a CSV path (relative to ``root``), a
-    mapping ``{pattern: regex}``, or None to estimate groups from near-duplicates in pixel
-    space (``pixels`` = real rows in manifest order and generated rows, else loaded from the
-    manifest's paths).
-    """
+    """The groups table (`GROUP_COLUMNS`) of a membership dataset's real images from its
+    ``membership.groups``: a CSV path (relative to ``root``) or a mapping ``{pattern: regex}``.
+    (Without either, `membership.controls.checked_groups` estimates them.)"""
     real = manifest[manifest["role"] == "real"]
     ids = real["id"].astype(str).tolist()
     if isinstance(spec, str):
@@ -192,12 +219,6 @@ def dataset_groups(
         source = FROM_FILE
     elif isinstance(spec, Mapping):
         groups, source = pattern_groups(str(spec["pattern"]), ids), FROM_PATTERN
-    elif spec is None:
-        if pixels is None:
-            real = manifest.loc[manifest["role"] == "real", "path"].tolist()
-            generated = manifest.loc[manifest["role"] == "generated", "path"].tolist()
-            pixels = load_pixels(real), load_pixels(generated)
-        groups, source = near_duplicate_groups(pixels[0], pixels[1], ids), ESTIMATED
     else:
         raise InputError(
             f"membership.groups: must be a CSV path or {{pattern: regex}}, got {spec!r}"

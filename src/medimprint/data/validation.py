@@ -50,7 +50,11 @@ MEMBERSHIP_SOURCES = {
     "real_used": ("real", "train", "1"),
     "real_not_used": ("real", "train", "0"),
     "real_unknown": ("real", "test", ""),
+    "generated_test": ("generated", "test", ""),
 }
+#: Membership keys a dataset may leave out: the test split's own generated images (without
+#: them, test images are scored against the training split's).
+OPTIONAL_MEMBERSHIP = ("generated_test",)
 MEMBERSHIP_LABELS = ("0", "1")
 
 _CONFIG = "config"
@@ -76,6 +80,12 @@ class _Source:
     def tag(self) -> str:
         """The source's short name in role-qualified ids: ``real_used``, a generator, ``test``."""
         return self.key.rsplit(".", 1)[-1]
+
+    @property
+    def labelled_test(self) -> bool:
+        """Whether the test labels name this source's images: the test images whose status or
+        generator is asked (a membership test split's generated images are given, not asked)."""
+        return self.split == "test" and self.key != "membership.generated_test"
 
 
 @dataclass(frozen=True)
@@ -256,6 +266,8 @@ def _glob_value(
 def _membership_sources(section: Mapping[str, Any], problems: _Problems) -> list[_Source]:
     sources = []
     for key, (role, split, label) in MEMBERSHIP_SOURCES.items():
+        if key in OPTIONAL_MEMBERSHIP and section.get(key) is None:
+            continue
         pattern = _glob_value(section, key, "membership", problems)
         if pattern is not None:
             sources.append(_Source(f"membership.{key}", pattern, role, split, label))
@@ -476,7 +488,7 @@ def _read_labels(
     if table is None:
         return None
     labels = _label_rows(path, table, plan.kind, problems)
-    test = [(source, p) for source, p in found if source.split == "test"]
+    test = [(source, p) for source, p in found if source.labelled_test]
     if test:
         _match_labels(path, labels, test, found, problems)
     return labels
@@ -571,10 +583,15 @@ def _match_labels(
     """Every test image needs a label, and every label a test image."""
     test_ids = {Path(p).stem for _, p in test}
     key = test[0][0].key
-    train = {Path(p).stem: source.key for source, p in found if source.split != "test"}
+    others = {
+        Path(p).stem: f"a {'training' if source.split == 'train' else 'given'} image of "
+        f"{source.key}"
+        for source, p in found
+        if not source.labelled_test
+    }
     for id_ in labels:
         if id_ not in test_ids:
-            where = f"it is a training image of {train[id_]}" if id_ in train else "no such file"
+            where = f"it is {others[id_]}" if id_ in others else "no such file"
             problems.add(
                 _LABELS,
                 f"{path}: id {id_!r} is not a test image of {key} ({where}); remove the row "
@@ -614,7 +631,7 @@ def _manifest(
     rows = []
     for (source, path), id_ in zip(found, ids, strict=True):
         label = source.label
-        if source.split == "test" and labels is not None:
+        if source.labelled_test and labels is not None:
             label = labels.get(Path(path).stem, "")
         rows.append((id_, path, source.role, source.split, label))
     return pd.DataFrame(rows, columns=list(COLUMNS), dtype=str)

@@ -1,11 +1,12 @@
 """Sub-task 1, membership: which real images trained the generator.
 
-Modules: `decisions` (scores to decisions, evaluation and submissions, shared by every method),
-`regions` (the paper's method A: distances to clusters of generated images), `autoencoder` and
-`error_maps` (the paper's method B: reconstruction errors and their decisions), `attacks`
-(GAN-Leaks, patches, shift calibration, Monte Carlo, DOMIAS), `ensemble` (a rank average of
-attacks), `runs` (method B and the attacks run on a dataset), `controls` (what an attack must
-beat), `selection` (the run a dataset recommends, and its honest estimate).
+Modules: `decisions` (scores to decisions and submissions, shared by every method), `metrics`
+(AUC, F1, kappa, TPR at low FPR with grouped intervals), `regions` (the paper's method A:
+distances to clusters of generated images), `autoencoder` and `error_maps` (the paper's method
+B: reconstruction errors and their decisions), `attacks` (GAN-Leaks, patches, shift
+calibration, Monte Carlo, DOMIAS), `ensemble` (a rank average of attacks), `runs` (method B and
+the attacks run on a dataset), `controls` (what an attack must beat, and the check of the
+groups), `selection` (the run a dataset recommends, and its honest estimate).
 """
 
 from medimprint._lazy import lazy_exports
@@ -35,44 +36,57 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "train_autoencoder",
             "reconstruct",
             "encode",
+            "scored_rows",
+            "has_own_test_generator",
             "codes_to_store",
             "reconstruction_errors",
-            "errors_to_store",
             "save_checkpoint",
             "load_checkpoint",
             "generated_images",
             "real_errors_to_store",
             "training_examples",
         ],
-        "controls": ["labelled_neighbour_scores", "nearest_generated_scores", "run_controls"],
+        "controls": [
+            "labelled_neighbour_scores",
+            "nearest_generated_scores",
+            "run_controls",
+            "neighbour_check",
+            "at_chance",
+            "checked_groups",
+            "check_passed",
+        ],
         "decisions": [
             "training_labels",
             "real_test_ids",
             "real_test_labels",
+            "generated_ids",
+            "has_test_generator",
             "FeatureSplits",
             "feature_splits",
             "best_threshold",
             "groups_per_class",
             "grouped_folds",
             "cross_validated_decisions",
-            "column_aucs",
-            "percentile_scores",
             "cv_auc",
-            "f1",
-            "auc",
-            "tpr_at_fpr",
-            "evaluate",
             "ScoredRun",
             "group_keys",
             "exclusion_keys",
             "decide",
+            "transferred_threshold",
             "finish_run",
             "submission",
             "write_run",
-            "best_membership_run",
-            "selection_row",
         ],
         "ensemble": ["rank_average", "choose_ensemble"],
+        "metrics": [
+            "column_aucs",
+            "percentile_scores",
+            "f1",
+            "kappa",
+            "auc",
+            "tpr_at_fpr",
+            "evaluate",
+        ],
         "error_maps": ["mean_mse_scores", "ssim_scores"],
         "regions": [
             "RegionSetup",
@@ -81,13 +95,18 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "centroid_distances",
             "choose_k",
             "run_regions",
+            "best_membership_run",
+            "selection_row",
         ],
         "runs": ["run_attack", "run_ensemble", "run_reconstruction"],
         "selection": [
             "candidate_name",
             "candidate_table",
+            "scores_candidate",
             "score_matrix",
             "Choice",
+            "beats",
+            "best_candidate",
             "choose",
             "NestedResult",
             "nested_estimate",

@@ -34,7 +34,8 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import FOLDS, column_aucs, cv_auc
+from medimprint.membership.decisions import FOLDS, cv_auc
+from medimprint.membership.metrics import column_aucs
 
 #: Candidate quantiles of the training images' nearest-generated distances for epsilon.
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)

@@ -3,7 +3,7 @@ paper's method B): trained on a membership database's generated images, it shoul
 the real images the generator memorised better than unseen ones.
 
 `train_autoencoder` fits it (seeded, deterministic on CPU, best validation loss kept, early
-stopping); `reconstruction_errors` gives per-pixel squared error maps and `errors_to_store`
+stopping); `reconstruction_errors` gives per-pixel squared error maps and `real_errors_to_store`
 streams them into an HDF5 store; `encode` / `codes_to_store` give its bottleneck codes, a
 feature space for the attacks learned on the generated images; `save_checkpoint` /
 `load_checkpoint` use weights_only checkpoints. Reconstructions go through a sigmoid, so they
@@ -175,8 +175,46 @@ def encode(
     return np.concatenate(codes) if codes else np.empty((0, 0), np.float32)
 
 
+def scored_rows(manifest: pd.DataFrame, split: str, roles: Sequence[str]) -> pd.DataFrame:
+    """The images of ``roles`` the autoencoder of ``split`` encodes or scores: that split's
+    real images, and the generated images it is scored against
+    (`membership.decisions.generated_ids`: the test split's own when it has them)."""
+    from medimprint.membership.decisions import generated_ids
+
+    real = manifest[(manifest["role"] == "real") & (manifest["split"] == split)]
+    generated = manifest[manifest["id"].isin(generated_ids(manifest, split))]
+    if split == "test" and not has_own_test_generator(manifest):
+        generated = generated.iloc[:0]  # the training split's, encoded with its rows
+    parts = {"real": real, "generated": generated}
+    return pd.concat([parts[role] for role in roles], ignore_index=True)
+
+
+def has_own_test_generator(manifest: pd.DataFrame) -> bool:
+    """Whether the membership dataset's test split has generated images of its own."""
+    return bool(((manifest["role"] == "generated") & (manifest["split"] == "test")).any())
+
+
+def _by_model(
+    models: Mapping[str, torch.nn.Module],
+    manifest: pd.DataFrame,
+    roles: Sequence[str],
+    per_chunk: Callable[[torch.nn.Module, np.ndarray], Iterator[np.ndarray]],
+    chunk: int,
+) -> tuple[list[str], Iterator[np.ndarray]]:
+    """Ids, and rows of ``per_chunk`` over their images, of every image of ``roles``, each with
+    the autoencoder of its split (``models``: ``train`` and ``test``)."""
+    parts = [(models[split], scored_rows(manifest, split, roles)) for split in ("train", "test")]
+
+    def rows() -> Iterator[np.ndarray]:
+        for model, part in parts:
+            for images in image_chunks(part["path"].tolist(), chunk):
+                yield from per_chunk(model, images)
+
+    return [str(i) for _, part in parts for i in part["id"]], rows()
+
+
 def codes_to_store(
-    model: torch.nn.Module,
+    models: Mapping[str, torch.nn.Module],
     manifest: pd.DataFrame,
     out_path: str | os.PathLike,
     *,
@@ -186,15 +224,16 @@ def codes_to_store(
 ) -> None:
     """Write the codes (`encode`) of every image of a membership dataset, generated and real,
     at ``input_size`` (`at_input_size`), to a feature store (``features``, read by
-    `features.stores.read_features`), atomically."""
-    paths = manifest["path"].tolist()
-
-    def codes() -> Iterator[np.ndarray]:
-        for images in image_chunks(paths, chunk):
-            yield from encode(model, at_input_size(images, input_size), device=device)
-
-    ids = manifest["id"].astype(str).tolist()
-    stream_store(out_path, ids, "features", codes(), {"backbone": CODE_SPACE})
+    `features.stores.read_features`), atomically. Each split's images are encoded by its
+    autoencoder (``models``: ``train``, ``test``; the same one without a test generator)."""
+    ids, codes = _by_model(
+        models,
+        manifest,
+        ("generated", "real"),
+        lambda model, images: encode(model, at_input_size(images, input_size), device=device),
+        chunk,
+    )
+    stream_store(out_path, ids, "features", codes, {"backbone": CODE_SPACE})
 
 
 def reconstruction_errors(
@@ -204,30 +243,6 @@ def reconstruction_errors(
     their reconstructions (`reconstruct`)."""
     recon = reconstruct(model, images, batch_size=batch_size, device=device)
     return np.square(recon - images.astype(np.float32) / 255.0)
-
-
-def errors_to_store(
-    model: torch.nn.Module,
-    ids: Sequence[str],
-    paths: Sequence[str | os.PathLike],
-    out_path: str | os.PathLike,
-    *,
-    input_size: int | None = None,
-    device: str = "cpu",
-    chunk: int = 256,
-) -> None:
-    """Write the error maps of the images at ``paths`` (one id each), at ``input_size``
-    (`at_input_size`), to an HDF5 store under ``errors``, ``chunk`` images at a time (memory
-    stays bounded), atomically."""
-    if len(ids) != len(paths):
-        raise ValueError(f"{len(ids)} ids for {len(paths)} image paths")
-
-    def errors() -> Iterator[np.ndarray]:
-        for images in image_chunks(paths, chunk):
-            resized = at_input_size(images, input_size)
-            yield from reconstruction_errors(model, resized, device=device)
-
-    stream_store(out_path, [str(i) for i in ids], "errors", errors(), {"model": "autoencoder"})
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict) -> None:
@@ -250,21 +265,41 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     )
 
 
-def generated_images(manifest: pd.DataFrame, input_size: int | None = None) -> np.ndarray:
-    """The images the autoencoder learns: the dataset's generated images (never real ones), at
-    ``input_size`` (`at_input_size`)."""
-    rows = manifest[manifest["role"] == "generated"]
+def generated_images(
+    manifest: pd.DataFrame, input_size: int | None = None, split: str = "train"
+) -> np.ndarray:
+    """The images the autoencoder of ``split`` learns: the generated images that split is
+    scored against (never real ones), at ``input_size`` (`at_input_size`)."""
+    from medimprint.membership.decisions import generated_ids
+
+    rows = manifest[manifest["id"].isin(generated_ids(manifest, split))]
     if len(rows) < 2:
         raise InputError(f"the autoencoder needs generated images to learn, got {len(rows)}")
     return at_input_size(load_images(rows["path"].tolist()), input_size)
 
 
 def real_errors_to_store(
-    model: torch.nn.Module, manifest: pd.DataFrame, out_path: str | os.PathLike, **kwargs: object
+    models: Mapping[str, torch.nn.Module],
+    manifest: pd.DataFrame,
+    out_path: str | os.PathLike,
+    *,
+    input_size: int | None = None,
+    device: str = "cpu",
+    chunk: int = 256,
 ) -> None:
-    """`errors_to_store` for every real image of a membership dataset (train and test)."""
-    real = manifest[manifest["role"] == "real"]
-    errors_to_store(model, real["id"].tolist(), real["path"].tolist(), out_path, **kwargs)
+    """The error maps (`reconstruction_errors`) of every real image of a membership dataset,
+    each by the autoencoder of its split (``models``: ``train``, ``test``), at ``input_size``,
+    to an HDF5 store under ``errors``, ``chunk`` images at a time, atomically."""
+    ids, errors = _by_model(
+        models,
+        manifest,
+        ("real",),
+        lambda model, images: reconstruction_errors(
+            model, at_input_size(images, input_size), device=device
+        ),
+        chunk,
+    )
+    stream_store(out_path, ids, "errors", errors, {"model": "autoencoder"})
 
 
 def training_examples(

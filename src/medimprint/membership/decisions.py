@@ -6,8 +6,7 @@ training-split estimate of a setting is the F1 of *cross-validated* decisions (e
 thresholded on the other folds). Settings are ranked by a threshold-free score, the
 cross-validated AUC (`cv_auc`): F1 rewards calling every image used (0.667 at 50 / 50), so the
 F1 of that trivial answer (`f1_all_used`) is reported beside every F1. Test labels are read only
-by `evaluate`, after every choice. Besides the task's F1 we report AUC and TPR at low FPR, as the
-membership-inference literature does (Carlini et al. 2022).
+by `finish_run`, after every choice; the metrics themselves are `membership.metrics`.
 
 CT slices come in near-duplicate neighbours and patients, so every fold and interval takes an
 optional ``groups`` (one key per image, `medimprint.data.groups`): folds keep a group whole
@@ -17,24 +16,19 @@ own group.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.data.manifest import file_name
 from medimprint.errors import InputError
-from medimprint.evaluation import Metric, bootstrap_interval
 from medimprint.io import write_table
-
-Metrics = dict[str, tuple[float, float, float]]
+from medimprint.membership.metrics import DECISION_METRICS, Metrics, column_aucs, evaluate
 
 #: Folds of the training-split cross-validation (fewer when a class has fewer images).
 FOLDS = 5
@@ -67,34 +61,67 @@ def real_test_labels(manifest: pd.DataFrame) -> pd.Series | None:
     return pd.Series(rows["label"].astype(int).to_numpy(), index=rows["id"].to_numpy())
 
 
+def generated_ids(manifest: pd.DataFrame, split: str) -> list[str]:
+    """Ids of the generated images the real images of ``split`` are scored against: for the
+    test split its own generated images when the dataset gives them
+    (``membership.generated_test``: the task may ship the test split from another generator),
+    else the training split's."""
+    generated = manifest[manifest["role"] == "generated"]
+    of_test = generated["split"] == "test"
+    if split == "test" and of_test.any():
+        return generated.loc[of_test, "id"].tolist()
+    return generated.loc[~of_test, "id"].tolist()
+
+
+def has_test_generator(manifest: pd.DataFrame) -> bool:
+    """Whether the test split has generated images of its own."""
+    return bool(((manifest["role"] == "generated") & (manifest["split"] == "test")).any())
+
+
 @dataclass
 class FeatureSplits:
-    """A membership dataset's features by role: generated images, labelled real training images
-    (``train``: id, label) and real test images (``test`` ids), rows in those orders."""
+    """A membership dataset's features by role: the generated images each split is scored
+    against (``generated``, ``generated_test``: the same rows without a test generator),
+    labelled real training images (``train``: id, label) and real test images (``test`` ids),
+    rows in those orders."""
 
     generated: np.ndarray
     train: pd.DataFrame
     train_x: np.ndarray
     test: list[str]
     test_x: np.ndarray
+    generated_test: np.ndarray
+    #: the labelled rows in the test split's scale (what test images are compared with)
+    train_x_as_test: np.ndarray
+    #: whether the test split has generated images of its own
+    test_generator: bool
 
 
 def feature_splits(
     manifest: pd.DataFrame, ids: list[str], features: np.ndarray, *, standardise: bool = True
 ) -> FeatureSplits:
     """Rows of ``features`` (named by ``ids``) for the generated, labelled training and test
-    images, in float64; with ``standardise``, z-scored by the generated images' statistics
-    (which need no label)."""
+    images, in float64; with ``standardise``, each split z-scored by the statistics of the
+    generated images it is scored against (which need no label)."""
     table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
-    generated = manifest.loc[manifest["role"] == "generated", "id"].tolist()
-    if len(generated) < 2:
-        raise InputError(f"membership needs at least 2 generated images, got {len(generated)}")
     train, test = training_labels(manifest), real_test_ids(manifest)
-    parts = [table.loc[rows].to_numpy() for rows in (generated, train["id"], test)]
-    if standardise:
-        scaler = StandardScaler().fit(parts[0])
-        parts = [scaler.transform(x) for x in parts]
-    return FeatureSplits(parts[0], train, parts[1], test, parts[2])
+    parts = {}
+    for split in ("train", "test"):
+        generated = generated_ids(manifest, split)
+        if len(generated) < 2:
+            raise InputError(
+                f"membership needs at least 2 generated images for its {split} split, got "
+                f"{len(generated)}"
+            )
+        rows = [table.loc[generated], table.loc[train["id"]], table.loc[test]]
+        parts[split] = [part.to_numpy() for part in rows]
+        if standardise:
+            scaler = StandardScaler().fit(parts[split][0])
+            parts[split] = [scaler.transform(part) for part in parts[split]]
+    (gen, train_x, _), (gen_test, train_x_as_test, test_x) = parts["train"], parts["test"]
+    return FeatureSplits(
+        gen, train, train_x, test, test_x, gen_test, train_x_as_test, has_test_generator(manifest)
+    )
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -159,32 +186,6 @@ def cross_validated_decisions(
     return decisions
 
 
-def column_aucs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC AUC of every column of an images x candidates score matrix (Mann-Whitney, ties
-    counted half), NaN when a class is missing; vectorised so that thousands of candidates
-    are ranked in milliseconds."""
-    labels = np.asarray(labels, dtype=int)
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:
-        scores = scores[:, None]
-    n_pos, n_neg = int(labels.sum()), int((labels == 0).sum())
-    if not n_pos or not n_neg:
-        return np.full(scores.shape[1], np.nan)
-    ranks = rankdata(scores, axis=0)
-    return (ranks[labels == 1].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def percentile_scores(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Each score's fraction of ``reference`` scores below it (ties count half), in [0, 1]:
-    puts scores of different runs on one scale (rank ensembles, pooled nested folds) and keeps
-    each query's value independent of the other queries."""
-    ref = np.sort(np.asarray(reference, dtype=np.float64))
-    scores = np.asarray(scores, dtype=np.float64)
-    below = np.searchsorted(ref, scores, side="left")
-    at_or_below = np.searchsorted(ref, scores, side="right")
-    return (below + at_or_below) / (2 * len(ref))
-
-
 def cv_auc(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -208,80 +209,6 @@ def cv_auc(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(np.stack(per_fold), axis=0)
-
-
-def f1(labels: np.ndarray, decisions: np.ndarray) -> float:
-    """F1 of the used class (0 when nothing is called used)."""
-    true_pos = float(np.sum((labels == 1) & (decisions == 1)))
-    called, actual = float(np.sum(decisions == 1)), float(np.sum(labels == 1))
-    return 2 * true_pos / (called + actual) if called + actual else 0.0
-
-
-def _precision(labels: np.ndarray, decisions: np.ndarray) -> float:
-    called = np.sum(decisions == 1)
-    return float(np.sum((labels == 1) & (decisions == 1)) / called) if called else 0.0
-
-
-def _recall(labels: np.ndarray, decisions: np.ndarray) -> float:
-    actual = np.sum(labels == 1)
-    return float(np.sum((labels == 1) & (decisions == 1)) / actual) if actual else float("nan")
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC of the scores (NaN when only one class is present)."""
-    if len(np.unique(labels)) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels, scores))
-
-
-def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_max: float) -> float:
-    """Highest true-positive rate of a threshold whose false-positive rate is at most
-    ``fpr_max``; NaN unless there are at least ``1 / fpr_max`` not-used images (with fewer,
-    the figure is the TPR at zero false positives, not at ``fpr_max``)."""
-    labels = np.asarray(labels)
-    needed = math.ceil(1 / fpr_max - 1e-9) if fpr_max > 0 else 1
-    if len(np.unique(labels)) < 2 or np.sum(labels == 0) < needed:
-        return float("nan")
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(tpr[fpr <= fpr_max].max())
-
-
-#: Metrics of hard decisions, and of scores, by name.
-DECISION_METRICS: dict[str, Metric] = {
-    "f1": f1,
-    "precision": _precision,
-    "recall": _recall,
-    "accuracy": lambda t, d: float(np.mean(t == d)),
-    # the F1 of calling every image used: what an F1 must beat to mean anything
-    "f1_all_used": lambda t, d: f1(t, np.ones_like(t)),
-}
-SCORE_METRICS: dict[str, Metric] = {
-    "auc": auc,
-    "tpr_at_1pct_fpr": lambda t, s: tpr_at_fpr(t, s, 0.01),
-    "tpr_at_10pct_fpr": lambda t, s: tpr_at_fpr(t, s, 0.10),
-}
-
-
-def evaluate(
-    labels: np.ndarray,
-    decisions: np.ndarray,
-    scores: np.ndarray,
-    split: str,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    groups: np.ndarray | None = None,
-) -> Metrics:
-    """``{metric_split: (value, low, high)}`` with percentile bootstrap intervals, over whole
-    groups when ``groups`` are given (cluster bootstrap)."""
-    labels = np.asarray(labels, dtype=int)
-    out: Metrics = {}
-    for metrics, values in ((DECISION_METRICS, decisions), (SCORE_METRICS, scores)):
-        for name, fn in metrics.items():
-            out[f"{name}_{split}"] = bootstrap_interval(
-                fn, labels, np.asarray(values), n_boot=n_boot, seed=seed, groups=groups
-            )
-    return out
 
 
 @dataclass
@@ -344,6 +271,7 @@ def decide(
     seed: int = 0,
     n_boot: int = 1000,
     groups: pd.Series | None = None,
+    transfer: bool = False,
 ) -> ScoredRun:
     """Decide used / not used from scores and evaluate.
 
@@ -352,7 +280,9 @@ def decide(
     class is one group there are no such folds: training decision metrics are then NaN, and the
     per-image table holds in-sample decisions); a given
     ``threshold`` is a method's own fixed rule, applied to both splits. Intervals resample
-    whole groups. Test labels (``truth``, by id) are read only after every decision.
+    whole groups. With ``transfer`` (the test split has its own generator) the threshold
+    decides the test images by rank (`transferred_threshold`). Test labels (``truth``, by id)
+    are read only after every decision.
     """
     labels = train["label"].to_numpy()
     train_groups = group_keys(groups, train["id"])
@@ -401,7 +331,23 @@ def decide(
         groups=groups,
         n_boot=n_boot,
         seed=seed,
+        transfer=transfer,
     )
+
+
+def transferred_threshold(
+    threshold: float, train_scores: np.ndarray, test_scores: np.ndarray
+) -> float:
+    """The threshold on the test scores that calls the same fraction of test images used as
+    ``threshold`` calls of the training images: where the test split has its own generator,
+    scores against it sit on another scale, and only the rank transfers."""
+    called = float(np.mean(np.asarray(train_scores) >= threshold))
+    test_scores = np.sort(np.asarray(test_scores, dtype=np.float64))
+    if called <= 0 or not len(test_scores):
+        return np.inf
+    if called >= 1:
+        return -np.inf
+    return float(test_scores[len(test_scores) - max(1, round(called * len(test_scores)))])
 
 
 def finish_run(
@@ -417,11 +363,18 @@ def finish_run(
     groups: pd.Series | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    transfer: bool = False,
 ) -> ScoredRun:
-    """Decide the test images by ``threshold``, then (and only then) read their labels
-    (``truth``, by id) to add test metrics (grouped intervals) to ``metrics``; return the run
-    with its per-image table (id, split, label, score, used)."""
-    decisions = (np.asarray(test_scores) >= threshold).astype(int)
+    """Decide the test images by ``threshold`` (with ``transfer``, by its rank:
+    `transferred_threshold`), then (and only then) read their labels (``truth``, by id) to add
+    test metrics (grouped intervals) to ``metrics``; return the run with its per-image table
+    (id, split, label, score, used)."""
+    if transfer:
+        threshold_test = transferred_threshold(threshold, train_scores, test_scores)
+        metrics["threshold_test"] = (threshold_test, float("nan"), float("nan"))
+    else:
+        threshold_test = threshold
+    decisions = (np.asarray(test_scores) >= threshold_test).astype(int)
     test_label = [""] * len(test_ids)
     if truth is not None and len(test_ids):
         test_truth = truth.loc[test_ids].to_numpy(dtype=int)
@@ -466,30 +419,3 @@ def write_run(
     write_table(scores_path, scores)
     tested = scores[scores["split"] == "test"]
     write_table(submission_path, submission(tested["id"].tolist(), tested["used"]), header=False)
-
-
-def best_membership_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:
-    """The run of a method family (run ids ``family/...``) with the best cross-validated AUC on
-    grouped folds of the labelled training split (threshold-free: an F1 ranking favours runs
-    that call every image used), ties to the higher training AUC, then metrics order. Test
-    labels are never read."""
-    rows = metrics[
-        (metrics["dataset"] == dataset)
-        & (metrics["subtask"] == "membership")
-        & metrics["run"].str.startswith(f"{family}/")
-    ]
-    train = rows[rows["metric"].isin(["cv_auc_train", "auc_train"])].pivot_table(
-        index="run", columns="metric", values="value", sort=False
-    )
-    if train.empty:
-        raise InputError(f"no {family} membership runs of dataset {dataset!r} in the metrics")
-    order = train.reindex(columns=["cv_auc_train", "auc_train"]).fillna(-np.inf)
-    best = order.sort_values(["cv_auc_train", "auc_train"], ascending=False, kind="stable")
-    return str(best.index[0])
-
-
-def selection_row(metrics: pd.DataFrame, dataset: str, run: str) -> pd.DataFrame:
-    """One chosen run's values as one wide row: ``dataset, run`` then every metric it has."""
-    rows = metrics[(metrics["dataset"] == dataset) & (metrics["run"] == run)]
-    values = dict(zip(rows["metric"], rows["value"], strict=True))
-    return pd.DataFrame([{"dataset": dataset, "run": run, **values}])

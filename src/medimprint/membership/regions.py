@@ -32,17 +32,15 @@ from sklearn.metrics.pairwise import euclidean_distances
 from medimprint.clustering import LINKAGES
 from medimprint.errors import InputError
 from medimprint.membership.decisions import (
-    Metrics,
-    auc,
     best_threshold,
-    column_aucs,
     cv_auc,
     decide,
-    f1,
     feature_splits,
     group_keys,
     real_test_labels,
+    transferred_threshold,
 )
+from medimprint.membership.metrics import Metrics, auc, column_aucs, f1
 from medimprint.membership.selection import candidate_name, candidate_table
 from medimprint.names import CLUSTERING_METHODS, DISTANCES, REGION_KS
 
@@ -189,7 +187,12 @@ def run_regions(
     """Both distances' runs of one (crop, backbone, method) on a membership dataset; folds and
     intervals keep ``groups`` (group by id) whole."""
     splits = feature_splits(manifest, ids, features)
-    centroids = cluster_centroids(splits.generated, list(setup.ks), setup)
+    ks = [k for k in setup.ks if k <= min(len(splits.generated), len(splits.generated_test))]
+    centroids = cluster_centroids(splits.generated, ks, setup)
+    # the test split's own generated images are clustered at the same k when it has them
+    test_centroids = (
+        cluster_centroids(splits.generated_test, ks, setup) if splits.test_generator else centroids
+    )
     labels = splits.train["label"].to_numpy()
     truth = real_test_labels(manifest)
     runs = {}
@@ -198,7 +201,7 @@ def run_regions(
             k: -centroid_distances(splits.train_x, c, distance) for k, c in centroids.items()
         }
         test_scores = {
-            k: -centroid_distances(splits.test_x, c, distance) for k, c in centroids.items()
+            k: -centroid_distances(splits.test_x, c, distance) for k, c in test_centroids.items()
         }
         search = _search_k(train_scores, labels, setup, group_keys(groups, splits.train["id"]))
         runs[distance] = _evaluate_run(
@@ -210,6 +213,7 @@ def run_regions(
             setup,
             n_boot,
             groups,
+            splits.test_generator,
         )
     return runs
 
@@ -223,9 +227,11 @@ def _evaluate_run(
     setup: RegionSetup,
     n_boot: int,
     groups: pd.Series | None,
+    transfer: bool = False,
 ) -> RegionRun:
-    """Choose k and the threshold on the training split, decide the test images, and only then
-    read their labels (when given) to evaluate."""
+    """Choose k and the threshold on the training split, decide the test images (by rank with
+    ``transfer``: `decisions.transferred_threshold`), and only then read their labels (when
+    given) to evaluate."""
     train_scores, test_scores = scores_by_k
     labels = train["label"].to_numpy()
     k = choose_k(search)
@@ -239,15 +245,20 @@ def _evaluate_run(
         seed=setup.seed,
         n_boot=n_boot,
         groups=groups,
+        transfer=transfer,
     )
     run.metrics["k"] = (float(k), float("nan"), float("nan"))
     if truth is not None:
         test_truth = truth.loc[test].to_numpy()
+
+        def test_threshold(j: int) -> float:
+            threshold = best_threshold(train_scores[j], labels)
+            if transfer:
+                return transferred_threshold(threshold, train_scores[j], test_scores[j])
+            return threshold
+
         search = search.assign(
-            f1_test=[
-                f1(test_truth, test_scores[j] >= best_threshold(train_scores[j], labels))
-                for j in search["k"]
-            ],
+            f1_test=[f1(test_truth, test_scores[j] >= test_threshold(j)) for j in search["k"]],
             auc_test=[auc(test_truth, test_scores[j]) for j in search["k"]],
         )
     scores = run.scores.assign(distance=-run.scores["score"])
@@ -260,3 +271,32 @@ def _evaluate_run(
         metrics=run.metrics,
         by_k=scores_by_k,
     )
+
+
+def best_membership_run(metrics: pd.DataFrame, dataset: str, family: str) -> str:
+    """The run of a method family (run ids ``family/...``) with the best cross-validated AUC on
+    grouped folds of the labelled training split (threshold-free: an F1 ranking favours runs
+    that call every image used), ties to the higher training AUC, then metrics order. Test
+    labels are never read."""
+    rows = metrics[
+        (metrics["dataset"] == dataset)
+        & (metrics["subtask"] == "membership")
+        & metrics["run"].str.startswith(f"{family}/")
+    ]
+    train = rows[rows["metric"].isin(["cv_auc_train", "auc_train"])].pivot_table(
+        index="run", columns="metric", values="value", sort=False
+    )
+    if train.empty:
+        raise InputError(f"no {family} membership runs of dataset {dataset!r} in the metrics")
+    order = train.reindex(columns=["cv_auc_train", "auc_train"]).fillna(-np.inf)
+    best = order.sort_values(["cv_auc_train", "auc_train"], ascending=False, kind="stable")
+    return str(best.index[0])
+
+
+def selection_row(metrics: pd.DataFrame, dataset: str, run: str) -> pd.DataFrame:
+    """One chosen run's values as one wide row: ``dataset, run``, a note that its training
+    figures are the winner's own (in-sample, after selection), then every metric it has."""
+    rows = metrics[(metrics["dataset"] == dataset) & (metrics["run"] == run)]
+    values = dict(zip(rows["metric"], rows["value"], strict=True))
+    note = "training figures in-sample, after selection among runs and k; see selected.tsv"
+    return pd.DataFrame([{"dataset": dataset, "run": run, "note": note, **values}])

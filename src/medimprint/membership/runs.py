@@ -35,6 +35,7 @@ from medimprint.membership.decisions import (
     exclusion_keys,
     feature_splits,
     group_keys,
+    has_test_generator,
     real_test_ids,
     real_test_labels,
     training_labels,
@@ -79,14 +80,21 @@ def run_attack(
     labels = train["label"].to_numpy()
     keys = group_keys(groups, train["id"])
     train_keys = exclusion_keys(groups, train)
+    # the test split is scored against its own generated images when it has them, with the
+    # labelled reference in the same scale
     gen, ref = splits.generated, splits.train_x[labels == 0]
+    gen_test, ref_test = splits.generated_test, splits.train_x_as_test[labels == 0]
     ref_keys = train_keys[labels == 0]
     search = None
     # {inner setting: (training scores, test scores)}, and the setting that decides the run
     if attack == "monte_carlo":
         epsilons = epsilon_candidates(splits.train_x, gen)
+        # a test generator's distances sit on their own scale: the quantile q transfers
+        test_epsilons = (
+            epsilon_candidates(splits.test_x, gen_test) if splits.test_generator else epsilons
+        )
         train_all = monte_carlo_variants(splits.train_x, gen, epsilons)
-        test_all = monte_carlo_variants(splits.test_x, gen, epsilons)
+        test_all = monte_carlo_variants(splits.test_x, gen_test, test_epsilons)
         best, search = rank_epsilons(
             train_all, labels, epsilons, folds=folds, seed=seed, groups=keys
         )
@@ -96,7 +104,7 @@ def run_attack(
         setting = f"q={EPSILON_QUANTILES[best]:g}"
     elif attack == "patch_leaks":
         train_blocks = patch_leaks_scores(splits.train_x, gen, ref, train_keys, ref_keys)
-        test_blocks = patch_leaks_scores(splits.test_x, gen, ref, None, ref_keys)
+        test_blocks = patch_leaks_scores(splits.test_x, gen_test, ref_test, None, ref_keys)
         variants = {
             f"agg={agg}": (reduce(train_blocks), reduce(test_blocks))
             for agg, reduce in PATCH_AGGREGATES.items()
@@ -106,7 +114,7 @@ def run_attack(
         variants = {
             f"shift={shift}": (
                 shift_calibrated_scores(splits.train_x, gen, shift=shift),
-                shift_calibrated_scores(splits.test_x, gen, shift=shift),
+                shift_calibrated_scores(splits.test_x, gen_test, shift=shift),
             )
             for shift in SHIFTS
         }
@@ -116,7 +124,7 @@ def run_attack(
         variants = {
             "": (
                 attack_fn(splits.train_x, gen, ref, train_keys, ref_keys),
-                attack_fn(splits.test_x, gen, ref, None, ref_keys),
+                attack_fn(splits.test_x, gen_test, ref_test, None, ref_keys),
             )
         }
         setting = ""
@@ -139,6 +147,7 @@ def run_attack(
         seed=seed,
         n_boot=n_boot,
         groups=groups,
+        transfer=splits.test_generator,
     )
     run.candidates = candidates
     if search is not None:
@@ -167,16 +176,20 @@ def run_ensemble(
         train_columns, labels, folds=folds, seed=seed, groups=group_keys(groups, train["id"])
     )
     chosen = {name: train_columns[name] for name in members}
+    transfer = has_test_generator(manifest)
+    # test scores rank among the training ones, or among themselves against a test generator
+    reference = None if transfer else chosen
     run = decide(
         train,
         rank_average(chosen),
         test,
-        rank_average({name: test_columns[name] for name in members}, chosen),
+        rank_average({name: test_columns[name] for name in members}, reference),
         real_test_labels(manifest),
         folds=folds,
         seed=seed,
         n_boot=n_boot,
         groups=groups,
+        transfer=transfer,
     )
     run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
     return run, subsets
@@ -197,7 +210,8 @@ def run_reconstruction(
     not-used mean error map). Its own rule decides, as in the paper (score >= 0: nearer or more
     similar to the used class; exact ties count as used); no threshold is tuned. Labelled images
     are scored against class means without their group (``groups``; else without
-    themselves)."""
+    themselves). Where the test split has its own generator (and autoencoder), its maps are
+    compared as deviations from their own mean, and decided by the rule's rank."""
     if method not in RECONSTRUCTION_RUNS:
         raise InputError(f"unknown reconstruction run {method!r}; use one of {RECONSTRUCTION_RUNS}")
     rows = {image_id: row for row, image_id in enumerate(ids)}
@@ -210,6 +224,9 @@ def run_reconstruction(
         )
     train_maps = errors[[rows[i] for i in train["id"]]]
     test_maps = errors[[rows[i] for i in test]]
+    transfer = has_test_generator(manifest)
+    if transfer and len(test_maps):  # another autoencoder: compare deviations from its mean
+        test_maps = test_maps - test_maps.mean(axis=0) + train_maps.mean(axis=0)
     labels = train["label"].to_numpy()
     score = mean_mse_scores if method == "mean_mse" else ssim_scores
     # each training image left out of its class's mean, with its whole group
@@ -225,6 +242,7 @@ def run_reconstruction(
         seed=seed,
         n_boot=n_boot,
         groups=groups,
+        transfer=transfer,
     )
     run.candidates = candidate_table(
         reconstruction_run_id(method), train["id"], train_scores, test, test_scores

@@ -3,23 +3,29 @@ what that choice will score.
 
 Every membership job writes the per-image scores of each *candidate* it can offer (a run at
 each of its inner settings: ``regions/full/resnet50/kmeans/min@k=8``,
-``attacks/monte_carlo/pixels@q=0.25``, ``attacks/gan_leaks/pixels``). The choice is the
-candidate with the best cross-validated AUC on grouped folds of the labelled training split,
-then the F1-maximising threshold for the task. Picking the best of a thousand settings on a few
-dozen labelled images flatters the winner (on pure-noise scores, 12 + 12 images, the best of
-108 settings showed a cross-validated F1 of 0.78), so the figure reported for the choice comes
-from *nested* cross-validation: the whole choice is repeated on the fit part of each outer
-grouped fold and scored on its held-out part (`nested_estimate`). Scores are computed once, so
-the nested loop costs seconds.
+``attacks/monte_carlo/pixels@q=0.25``, ``attacks/gan_leaks/pixels``), and the nearest-generated
+baseline is one too. The answer is the baseline (label free, no parameter) unless the candidate
+with the best cross-validated AUC on grouped folds of the labelled training split beats it by
+more than the uncertainty (a paired grouped bootstrap, `beats`); then the F1-maximising
+threshold for the task. Picking the best of a thousand settings on a few dozen labelled images
+flatters the winner (on pure-noise scores, 12 + 12 images, the best of 108 settings showed a
+cross-validated F1 of 0.78), so the figure reported for the choice comes from *nested*
+cross-validation: the whole choice is repeated on the fit part of each outer grouped fold and
+scored on its held-out part (`nested_estimate`).
 
-Beside the choice stand two controls (`medimprint.membership.controls`) that are not attacks: a
-dataset is called "leakage shown" only when the chosen run's grouped interval lies wholly above the
-labelled-neighbour control's (`verdict`).
+Candidates whose scores consult labelled images (`names.uses_labels`) take part only when the
+groups were given: under estimated groups a labelled image's reference may hold its own
+neighbours, and the held-out fold's labels shape the scores the choice ranks. Below
+`MIN_GROUPS_PER_CLASS` labelled groups in a class, or where the labelled-neighbour control is
+not at chance under the groups (`controls.checked_groups`), no choice is made (the baseline
+answers), and there is no nested figure and no verdict: the summary says why (`withheld`).
+
+A dataset is called "leakage shown" only when the answer's grouped interval lies wholly above
+0.5 and above the labelled-neighbour control's (`verdict`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,27 +33,31 @@ import numpy as np
 import pandas as pd
 
 from medimprint.errors import InputError
-from medimprint.evaluation import bootstrap_interval
+from medimprint.evaluation import bootstrap_interval, resample_indices
 from medimprint.membership.decisions import (
     FOLDS,
-    Metrics,
-    auc,
     best_threshold,
-    column_aucs,
     cv_auc,
-    f1,
     finish_run,
     group_keys,
     grouped_folds,
-    percentile_scores,
+    groups_per_class,
 )
+from medimprint.membership.metrics import Metrics, auc, column_aucs, f1, kappa, percentile_scores
+from medimprint.names import BASELINE_CONTROL, SETTING_SEP, control_run_id, uses_labels
 
 #: Columns of a candidates table: per-image scores of every setting a run can offer.
 CANDIDATE_COLUMNS = ("id", "split", "candidate", "score")
-#: Separates a run id from its inner setting in a candidate name.
-SETTING_SEP = "@"
+#: The answer unless another candidate beats it (`beats`).
+BASELINE = control_run_id(BASELINE_CONTROL)
+#: The fewest labelled groups (patients / blocks) each class must span for a choice among
+#: candidates, a nested figure and a verdict: 5 outer folds, each choosing on 4 groups a class.
+MIN_GROUPS_PER_CLASS = 5
+#: Draws of the paired grouped bootstrap of `beats`, and the quantile of the AUC lead that must
+#: be above 0 (one-sided 95%).
+GUARD_DRAWS, GUARD_QUANTILE = 500, 0.05
 #: Verdicts of `verdict`.
-LEAKAGE_SHOWN, NOT_SHOWN = "leakage shown", "not shown"
+LEAKAGE_SHOWN, NOT_SHOWN, WITHHELD = "leakage shown", "not shown", "withheld"
 
 
 def candidate_name(run: str, setting: str = "") -> str:
@@ -69,6 +79,19 @@ def candidate_table(
             "split": ["train"] * len(train_ids) + ["test"] * len(test_ids),
             "candidate": candidate,
             "score": np.r_[np.asarray(train_scores, float), np.asarray(test_scores, float)],
+        }
+    )
+
+
+def scores_candidate(candidate: str, scores: pd.DataFrame) -> pd.DataFrame:
+    """A run's per-image table (id, split, score, ...) as a candidate's rows."""
+    rows = scores[scores["split"].isin(["train", "test"])]
+    return pd.DataFrame(
+        {
+            "id": rows["id"].to_numpy(),
+            "split": rows["split"].to_numpy(),
+            "candidate": candidate,
+            "score": rows["score"].to_numpy(dtype=np.float64),
         }
     )
 
@@ -103,7 +126,28 @@ class Choice:
     threshold: float
 
 
-def choose(
+def beats(
+    challenger: np.ndarray,
+    baseline: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    seed: int = 0,
+) -> bool:
+    """Whether the ``challenger`` scores' AUC leads the ``baseline``'s by more than the
+    uncertainty: the `GUARD_QUANTILE` of the lead over `GUARD_DRAWS` paired bootstrap draws of
+    whole groups is above 0."""
+    labels = np.asarray(labels, dtype=int)
+    pair = np.c_[challenger, baseline].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    leads = [
+        np.subtract(*column_aucs(labels[rows], pair[rows]))
+        for rows in resample_indices(len(labels), GUARD_DRAWS, rng, groups)
+    ]
+    return bool(np.nanquantile(leads, GUARD_QUANTILE) > 0)
+
+
+def best_candidate(
     matrix: np.ndarray,
     names: Sequence[str],
     labels: np.ndarray,
@@ -126,6 +170,40 @@ def choose(
     return Choice(names[best], float(ranking[best]), best_threshold(matrix[:, best], labels))
 
 
+def choose(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    labels: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    baseline: str | None = None,
+    folds: int = FOLDS,
+    seed: int = 0,
+) -> Choice:
+    """`best_candidate`, or the ``baseline`` column unless choosing the best beats it on data
+    the choice did not see: the best-candidate choice, nested on these rows
+    (`nested_estimate`), must lead the baseline's AUC on the same held-out rows by more than
+    the uncertainty (`beats`). The lead of the best of many candidates on the rows it was
+    picked on is selection, not evidence."""
+    labels = np.asarray(labels, dtype=int)
+    best = best_candidate(matrix, names, labels, groups, folds=folds, seed=seed)
+    if baseline is None or best.candidate == baseline:
+        return best
+    column = list(names).index(baseline)
+    fallback = Choice(
+        baseline,
+        float(cv_auc(matrix[:, column], labels, folds=folds, seed=seed, groups=groups)[0]),
+        best_threshold(matrix[:, column], labels),
+    )
+    try:
+        held = nested_estimate(matrix, names, labels, groups, folds=folds, seed=seed + 1)
+    except InputError:  # too few groups to check the lead: keep the baseline
+        return fallback
+    if beats(held.scores, matrix[:, column], labels, groups, seed=seed):
+        return best
+    return fallback
+
+
 @dataclass
 class NestedResult:
     """Held-out outcome of the whole choice, repeated in each outer grouped fold."""
@@ -146,12 +224,13 @@ def nested_estimate(
     labels: np.ndarray,
     groups: np.ndarray | None = None,
     *,
+    baseline: str | None = None,
     folds: int = FOLDS,
     seed: int = 0,
 ) -> NestedResult:
-    """Nested cross-validation of `choose`: in each outer grouped fold the choice (candidate
-    and threshold) is made on the fit part alone, with inner grouped folds, and applied to the
-    held-out part."""
+    """Nested cross-validation of `choose` (with its guard when ``baseline`` is given): in each
+    outer grouped fold the choice (candidate and threshold) is made on the fit part alone, with
+    inner grouped folds, and applied to the held-out part."""
     labels = np.asarray(labels, dtype=int)
     keys = None if groups is None else np.asarray(groups)
     held_scores = np.full(len(labels), np.nan)
@@ -163,6 +242,7 @@ def nested_estimate(
             names,
             labels[fit],
             None if keys is None else keys[fit],
+            baseline=baseline,
             folds=folds,
             seed=seed + 1,
         )
@@ -181,8 +261,13 @@ class Selection:
     choice: Choice
     nested: NestedResult | None
     metrics: Metrics
-    #: id, split, label, score, used (labelled images: held-out decisions of the nested loop)
+    #: id, split, label, score, used (labelled images: the nested loop's held-out scores, as
+    #: percentiles of their fold's fit rows, and decisions; in-sample where it was withheld)
     scores: pd.DataFrame
+    #: why no choice, nested figure or verdict was made ("" when they were)
+    withheld: str = ""
+    #: labelled groups of the not-used and the used class
+    groups_per_class: tuple[int, int] = (0, 0)
 
 
 def select(
@@ -192,34 +277,69 @@ def select(
     truth: pd.Series | None,
     groups: pd.Series | None,
     *,
+    given_groups: bool = True,
+    groups_at_chance: bool = True,
+    transfer: bool = False,
     folds: int = FOLDS,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> Selection:
     """Choose on the labelled training split (``train``: id, label) among ``candidates``
     (`CANDIDATE_COLUMNS`), estimate the choice by nested cross-validation, decide the test
-    images, and only then read their labels (``truth``, by id) to evaluate."""
+    images, and only then read their labels (``truth``, by id) to evaluate.
+
+    ``given_groups``: the groups came from the user (else label-using candidates are left out);
+    ``groups_at_chance``: their labelled-neighbour check passed (else the choice is withheld);
+    ``transfer``: the test split has its own generator, so the threshold decides it by rank
+    (`decisions.transferred_threshold`).
+    """
     labels = train["label"].to_numpy(dtype=int)
     train_groups = group_keys(groups, train["id"])
+    if not given_groups:
+        candidates = candidates[~candidates["candidate"].map(uses_labels)]
     train_matrix, names = score_matrix(
         candidates[candidates["split"] == "train"], train["id"].tolist()
     )
-    choice = choose(train_matrix, names, labels, train_groups, folds=folds, seed=seed)
+    baseline = BASELINE if BASELINE in names else None
+    keys = train["id"].to_numpy() if train_groups is None else train_groups
+    counts = groups_per_class(labels, keys)
+    withheld = ""
+    if min(counts) < MIN_GROUPS_PER_CLASS:
+        withheld = (
+            f"{min(counts)} labelled groups (patients / blocks) in a class, fewer than "
+            f"{MIN_GROUPS_PER_CLASS}: add labelled images of other patients"
+        )
+    elif not groups_at_chance:
+        withheld = (
+            "labelled neighbours tell the labels under these groups (membership/"
+            "groups_check.tsv): give membership.groups (patient / series per image)"
+        )
+    if withheld and baseline is not None:
+        column = names.index(baseline)
+        choice = Choice(
+            baseline,
+            float(cv_auc(train_matrix[:, column], labels, folds=folds, seed=seed, groups=keys)[0]),
+            best_threshold(train_matrix[:, column], labels),
+        )
+    else:
+        choice = choose(
+            train_matrix, names, labels, train_groups, baseline=baseline, folds=folds, seed=seed
+        )
     column = names.index(choice.candidate)
     metrics: Metrics = {
         "cv_auc_train": (choice.cv_auc, np.nan, np.nan),
         "threshold": (choice.threshold, np.nan, np.nan),
         "candidates": (float(len(names)), np.nan, np.nan),
     }
-    try:
-        nested = nested_estimate(train_matrix, names, labels, train_groups, folds=folds, seed=seed)
-    except InputError as err:  # too few groups to nest: say so rather than guess
-        warnings.warn(f"no nested estimate: {err}", stacklevel=2)
-        nested = None
-    if nested is not None:
+    nested = None
+    if not withheld:
+        nested = nested_estimate(
+            train_matrix, names, labels, train_groups, baseline=baseline, folds=folds, seed=seed
+        )
         for name, metric, values in (
             ("auc", auc, nested.scores),
             ("f1", f1, nested.decisions),
+            ("kappa", kappa, nested.decisions),
         ):
             metrics[f"{name}_nested"] = bootstrap_interval(
                 metric, labels, values, n_boot=n_boot, seed=seed, groups=train_groups
@@ -230,11 +350,14 @@ def select(
     if test_ids:
         test_matrix, _ = score_matrix(candidates[candidates["split"] == "test"], test_ids)
         test_scores = test_matrix[:, column]
-    in_sample = train_matrix[:, column] >= choice.threshold
-    train_used = nested.decisions if nested is not None else in_sample
+    if nested is None:
+        train_scores = train_matrix[:, column]
+        train_used = train_scores >= choice.threshold
+    else:
+        train_scores, train_used = nested.scores, nested.decisions
     run = finish_run(
         train,
-        train_matrix[:, column],
+        train_scores,
         np.asarray(train_used, dtype=int),
         test_ids,
         test_scores,
@@ -244,17 +367,25 @@ def select(
         groups=groups,
         n_boot=n_boot,
         seed=seed,
+        transfer=transfer,
     )
-    return Selection(choice, nested, run.metrics, run.scores)
+    return Selection(choice, nested, run.metrics, run.scores, withheld, tuple(counts))
 
 
-def verdict(chosen: tuple[float, float, float], control: tuple[float, float, float]) -> str:
-    """`LEAKAGE_SHOWN` when the chosen run's AUC interval ``(value, low, high)`` lies wholly
-    above the labelled-neighbour control's (grouped intervals), else `NOT_SHOWN`."""
+def verdict(
+    chosen: tuple[float, float, float],
+    control: tuple[float, float, float],
+    withheld: str = "",
+) -> str:
+    """`LEAKAGE_SHOWN` when the answer's AUC interval ``(value, low, high)`` lies wholly above
+    0.5 and above the labelled-neighbour control's (grouped intervals); `WITHHELD` when the
+    selection withheld its figures; else `NOT_SHOWN`."""
+    if withheld:
+        return WITHHELD
     low, high = chosen[1], control[2]
     if np.isnan(low) or np.isnan(high):
         return NOT_SHOWN
-    return LEAKAGE_SHOWN if low > high else NOT_SHOWN
+    return LEAKAGE_SHOWN if low > 0.5 and low > high else NOT_SHOWN
 
 
 def _triple(metrics: Metrics, key: str, prefix: str) -> dict[str, float]:
@@ -273,22 +404,30 @@ def summary(
 
     The verdict compares AUC intervals with the labelled-neighbour control's: on the test split
     when it is labelled, else the nested estimate against the control's training AUC (its
-    labelled images scored without their group, so both are held-out figures)."""
+    labelled images scored without their group, so both are held-out figures; it is also the
+    groups' check). ``cv_auc_after_selection`` is the winner's own cross-validated AUC on the
+    data it was chosen on: in-sample, after selection, never an estimate."""
     m = selection.metrics
+    not_used, used = selection.groups_per_class
     row: dict[str, object] = {
         "dataset": dataset,
         "run": selection.choice.candidate,
         "groups": str(groups["source"].iloc[0]) if len(groups) else "",
         "n_groups": int(groups["group"].nunique()),
+        "used_groups": used,
+        "not_used_groups": not_used,
+        "withheld": selection.withheld,
         "test_with_labelled_group": shared_group_fraction(selection.scores, groups),
         "candidates": int(m["candidates"][0]),
-        "cv_auc_train": m["cv_auc_train"][0],
+        "cv_auc_after_selection": m["cv_auc_train"][0],
         **_triple(m, "auc_nested", "auc_nested"),
         **_triple(m, "f1_nested", "f1_nested"),
+        **_triple(m, "kappa_nested", "kappa_nested"),
         "f1_all_used_nested": m.get("f1_all_used_nested", (np.nan,))[0],
         "threshold": m["threshold"][0],
         **_triple(m, "auc_test", "auc_test"),
         **_triple(m, "f1_test", "f1_test"),
+        **_triple(m, "kappa_test", "kappa_test"),
         "f1_all_used_test": m.get("f1_all_used_test", (np.nan,))[0],
         "tpr_at_1pct_fpr_test": m.get("tpr_at_1pct_fpr_test", (np.nan,))[0],
         "tpr_at_10pct_fpr_test": m.get("tpr_at_10pct_fpr_test", (np.nan,))[0],
@@ -303,7 +442,9 @@ def summary(
         evidence, chosen = "nested", m.get("auc_nested", (np.nan,) * 3)
         against = control.get("auc_train")
     row["evidence"] = evidence
-    row["verdict"] = verdict(chosen, against if against is not None else (np.nan,) * 3)
+    row["verdict"] = verdict(
+        chosen, against if against is not None else (np.nan,) * 3, selection.withheld
+    )
     return pd.DataFrame([row])
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from medimprint.membership.decisions import best_membership_run
+from medimprint.membership.regions import best_membership_run
 
 #: Colours of the two classes and of the unlabelled test images.
 CLASS_COLOURS = {"1": "tab:red", "0": "tab:blue", "": "tab:gray"}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.data.groups import ESTIMATED
-from medimprint.membership.decisions import best_membership_run
+from medimprint.membership.regions import best_membership_run
 from medimprint.names import CLEAN
 
 STYLE = """<style>
@@ -162,7 +162,7 @@ def regions_table(metrics: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     shown = {
         "k": "k",
-        "cv_auc_train": "AUC train (CV)",
+        "cv_auc_train": "AUC train (CV at the chosen k: in-sample, after selection)",
         "f1_train": "F1 train (CV)",
         "f1_test": "F1 test",
         "f1_all_used_test": "F1 all used",
@@ -189,9 +189,10 @@ def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     shown = {
-        "cv_auc_train": "AUC train (CV)",
+        "cv_auc_train": "AUC train (CV; in-sample after selection where a run chose a setting)",
         "f1_train": "F1 train (CV)",
         "f1_test": "F1 test",
+        "kappa_test": "kappa test",
         "f1_all_used_test": "F1 all used",
         "auc_test": "AUC test",
         "tpr_at_1pct_fpr_test": "TPR@1%FPR test",
@@ -203,7 +204,8 @@ def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
     """Per membership dataset, the run chosen on the training split and its scores with 95%
-    bootstrap intervals (test columns only when test labels exist)."""
+    bootstrap intervals (test columns only when test labels exist). Its training figures are
+    the winner's own, after selection among the family's runs and settings: in-sample."""
     rows = _membership_rows(metrics, family)
     out = {}
     for dataset in dict.fromkeys(rows["dataset"]):
@@ -213,7 +215,8 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
         for metric in CHOSEN_METRICS:
             if metric in chosen.index:
                 row = chosen.loc[metric]
-                cells[metric] = format_value(row["value"], row["ci_low"], row["ci_high"])
+                title = f"{metric} (in-sample, after selection)" if "train" in metric else metric
+                cells[title] = format_value(row["value"], row["ci_low"], row["ci_high"])
         out[dataset] = cells
     return pd.DataFrame(out).T.fillna("")
 
@@ -223,12 +226,18 @@ def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFra
 SELECTED_COLUMNS = [
     ("chosen run", "run", False),
     ("groups", "groups", False),
+    ("labelled groups: used", "used_groups", False),
+    ("not used", "not_used_groups", False),
+    ("groups check: labelled neighbour, AUC", "labelled_neighbour_auc_train", True),
+    ("withheld", "withheld", False),
     ("test images with a labelled group", "test_with_labelled_group", False),
     ("AUC nested (estimate)", "auc_nested", True),
     ("F1 nested", "f1_nested", True),
+    ("kappa nested", "kappa_nested", True),
     ("F1 all used", "f1_all_used_nested", False),
     ("AUC test", "auc_test", True),
     ("F1 test", "f1_test", True),
+    ("kappa test", "kappa_test", True),
     ("TPR@1%FPR test", "tpr_at_1pct_fpr_test", False),
     ("control: labelled neighbour, AUC test", "labelled_neighbour_auc_test", True),
     ("baseline: nearest generated, AUC test", "nearest_generated_auc_test", True),
@@ -295,9 +304,11 @@ def selected_notes(selected: pd.DataFrame) -> list[str]:
     estimated = selected.loc[selected["groups"] == ESTIMATED, "dataset"].tolist()
     if estimated:
         notes.append(
-            "Groups of " + ", ".join(estimated) + " were estimated from near-duplicate slices "
-            "(no group file or pattern given): intervals are only as honest as that estimate. "
-            "Give membership.groups (patient / series per image) where you know it."
+            "Groups of " + ", ".join(estimated) + " were estimated from the slices (no group "
+            "file or pattern given): segments of neighbouring slices, coarsened until the "
+            "labelled-neighbour control sits at chance (the groups check). Candidates that "
+            "consult labelled images take no part there, and intervals are only as honest as "
+            "the estimate. Give membership.groups (patient / series per image) where you know it."
         )
     if selected["tpr_at_1pct_fpr_test"].isna().any() and "auc_test" in selected:
         notes.append(
@@ -305,10 +316,13 @@ def selected_notes(selected: pd.DataFrame) -> list[str]:
             "with fewer it would be the TPR at zero false positives."
         )
     notes.append(
-        "'leakage shown' only where the chosen run's grouped AUC interval lies wholly above the "
-        "labelled-neighbour control's (which uses no generator); the nested estimate is what "
-        "the whole choice (run, k, epsilon, threshold) scored on held-out groups of the "
-        "training split."
+        "The answer is the nearest-generated baseline unless choosing among the candidates beats "
+        "it on held-out groups by more than the uncertainty. 'leakage shown' only where the "
+        "answer's grouped AUC interval lies wholly above 0.5 and above the labelled-neighbour "
+        "control's (which uses no generator); the nested estimate is what the whole choice "
+        "(run, k, epsilon, threshold) scored on held-out groups of the training split. Where "
+        "a class has too few labelled groups or the groups check fails, the figures and the "
+        "verdict are withheld and the table says why."
     )
     return notes
 
