@@ -532,3 +532,36 @@ def test_a_second_attribution_set_takes_its_own_samples_of_the_shared_models(tmp
     assert all(len(paths) == 1 for paths in shown.values())  # no sample in two places
     with pytest.raises(InputError, match=r"attribution_sets\.lookalike\.pool 'db9'"):
         generator_plan({**build, "attribution_sets": {"lookalike": {**lookalike, "pool": "db9"}}})
+
+
+def test_a_test_split_with_its_own_generator(tmp_path):
+    """`generated_test`: db1's test split gets its own model of the same family, trained on the
+    test part's used images (`db1.test/vae`), the development model only on the labelled ones
+    (`db1.dev/vae`); their samples go to generated_test/ and generated/."""
+    from medimprint.benchmark.layout import training_rows
+
+    build = {**BUILD, "membership": {**BUILD["membership"]}}
+    build["membership"]["db1"] = {**build["membership"]["db1"], "generated_test": 3}
+    plan = generator_plan(build)
+    assert plan["db1.dev/vae"] == 5 and plan["db1.test/vae"] == 3 and "db1/vae" not in plan
+    images, meta, splits, _ = _inputs()
+    used = splits[(splits["database"] == "db1") & (splits["status"] == "used")]
+    dev, test = training_rows(splits, "db1.dev"), training_rows(splits, "db1.test")
+    assert set(dev["part"]) == {"train"} and set(test["part"]) == {"test"}
+    assert sorted([*dev["id"], *test["id"]]) == sorted(used["id"])
+    assert training_rows(splits, "db1")["id"].tolist() == used["id"].tolist()
+    samples = {}
+    for m, (key, n) in enumerate(plan.items()):
+        arr = np.full((n, 8, 8), 255, np.uint8)
+        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n)
+        samples[key] = arr
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, build, seed=0)
+    db = out / "membership" / "db1"
+    tags = {
+        folder: sorted(tuple(read_gray_png(p)[0, :2]) for p in (db / folder).glob("*.png"))
+        for folder in ("generated", "generated_test")
+    }
+    model = list(plan)
+    assert tags["generated"] == [(model.index("db1.dev/vae"), i) for i in range(5)]
+    assert tags["generated_test"] == [(model.index("db1.test/vae"), i) for i in range(3)]

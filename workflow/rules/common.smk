@@ -83,7 +83,7 @@ wildcard_constraints:
     attack=_alternatives(ATTACKS),
     space=_alternatives([*BACKBONES, CODE_SPACE]),
     family=_alternatives(GENERATOR_FAMILIES),
-    database="[A-Za-z0-9][A-Za-z0-9_-]*",
+    database=r"[A-Za-z0-9][A-Za-z0-9_-]*(\.dev|\.test)?",
 
 
 def build_models(build):

@@ -1,15 +1,17 @@
-"""Train one generative model on a database's used real images and sample from it."""
+"""Train one generative model on a database's used real images (`layout.training_rows`) and
+sample from it."""
 
 import pandas as pd
 
 from medimprint.benchmark.generators import DEFAULT_EPOCHS, train_generator
+from medimprint.benchmark.layout import training_rows
 from medimprint.io import read_store, read_table, write_store, write_table
 from medimprint.runtime.jobs import job
 
 with job(snakemake) as log:
     database, family = snakemake.wildcards.database, snakemake.wildcards.family
     splits = read_table(snakemake.input.splits)
-    used = splits[(splits["database"] == database) & (splits["status"] == "used")]
+    used = training_rows(splits, database)
     _, arrays, _ = read_store(snakemake.input.images, ["images"], list(used["id"]))
     options = dict(snakemake.params.options)
     epochs = options.pop("epochs", DEFAULT_EPOCHS[family])

@@ -7,6 +7,12 @@ Sample order: when one model ``"{db}/{family}"`` serves both sub-tasks, membersh
 train generator) and then the next ``test_per_generator`` (if it is a test generator).
 Attribution generators are families trained on the pool's used images, or another database's
 (``db1/vae``, named ``vae.db1``: a look-alike of the pool's ``vae``).
+
+A membership database with ``generated_test`` gives its test split its own generator, as the task
+may: model ``"{db}.test/{family}"`` learns the test part's used images and writes
+``generated_test/``, model ``"{db}.dev/{family}"`` the labelled (train part's) used images and
+writes ``generated/`` (`training_rows`); attribution's ``"{db}/{family}"`` stays the model of
+all used images.
 """
 
 import os
@@ -23,9 +29,14 @@ from medimprint.errors import InputError
 from medimprint.io import write_gray_png, write_table
 
 
+#: Suffixes of the model databases of a membership database whose test split has its own
+#: generator: the development split's model (``db1.dev``) and the test split's (``db1.test``).
+DEV_MODEL, TEST_MODEL = ".dev", ".test"
+
+
 @dataclass(frozen=True)
 class _SampleRange:
-    use: str  # "membership", "attribution_train" or "attribution_test"
+    use: str  # "membership", "membership_test", "attribution_train" or "attribution_test"
     name: str  # database (membership) or generator name (attribution: `attribution_model`)
     key: str  # model "{database}/{family}"
     start: int
@@ -47,7 +58,12 @@ def _sample_ranges(build: dict) -> list[_SampleRange]:
     for db, cfg in membership.items():
         family = _key(cfg, "generator", f"membership.{db}")
         n = _count(cfg, "generated", f"membership.{db}")
-        take("membership", db, f"{db}/{family}", n, f"membership/{db}")
+        if "generated_test" in cfg:
+            n_test = _count(cfg, "generated_test", f"membership.{db}")
+            take("membership", db, f"{db}{DEV_MODEL}/{family}", n, f"membership/{db}")
+            take("membership_test", db, f"{db}{TEST_MODEL}/{family}", n_test, f"membership/{db}")
+        else:
+            take("membership", db, f"{db}/{family}", n, f"membership/{db}")
     for folder, where, attribution in attribution_sets(build):
         pool = _key(attribution, "pool", where)
         if pool not in membership:
@@ -113,6 +129,18 @@ def _count(cfg: dict, key: str, where: str) -> int:
     return int(value)
 
 
+def training_rows(splits: pd.DataFrame, database: str) -> pd.DataFrame:
+    """The real images (rows of ``splits``) a model of ``database`` learns: the database's used
+    images, only the labelled part's for ``"{db}.dev"`` and the test part's for
+    ``"{db}.test"``."""
+    base, part = database, None
+    for suffix, learns in ((DEV_MODEL, "train"), (TEST_MODEL, "test")):
+        if database.endswith(suffix):
+            base, part = database.removesuffix(suffix), learns
+    used = splits[(splits["database"] == base) & (splits["status"] == "used")]
+    return used if part is None else used[used["part"] == part]
+
+
 def generator_plan(build: dict) -> dict[str, int]:
     """Models a build needs, ``"{database}/{family}" -> number of samples``.
 
@@ -159,6 +187,13 @@ def write_layout(
                 generated = samples[r.key][r.start : r.stop]
                 _write_membership(
                     tmp / r.folder, r.name, images, row_of, db_splits, generated, rng, per_folder
+                )
+            elif r.use == "membership_test":
+                _write_generated(
+                    tmp / r.folder / "generated_test",
+                    samples[r.key][r.start : r.stop],
+                    f"{r.name}_gentest",
+                    per_folder,
                 )
         for folder, _, _ in attribution_sets(build):
             own = [r for r in ranges if r.folder == folder]
@@ -216,9 +251,7 @@ def _write_membership(
 ) -> None:
     """One database: with ``per_folder`` names as the task ships them (numbered per role folder,
     so names repeat across folders; headers ``file,...``), else a name unique to each image."""
-    for i, image in enumerate(generated):
-        name = f"image_{i:05d}" if per_folder else f"{db}_gen_{i:05d}"
-        write_gray_png(folder / "generated" / f"{name}.png", image)
+    _write_generated(folder / "generated", generated, f"{db}_gen", per_folder)
     train = splits[splits["part"] == "train"]
     groups = []  # (file as named in groups.csv, group), one per real image
     for status in STATUSES:
@@ -243,6 +276,15 @@ def _write_membership(
     key = "file" if per_folder else "id"
     write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=[key, "label"]))
     write_table(folder / "groups.csv", pd.DataFrame(groups, columns=[key, "group"]))
+
+
+def _write_generated(folder: Path, images: np.ndarray, prefix: str, per_folder: bool) -> None:
+    """Generated samples into ``folder``: ``image_NNNNN.png`` as the task names them, or
+    ``{prefix}_NNNNN.png`` unique to the build."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        name = f"image_{i:05d}" if per_folder else f"{prefix}_{i:05d}"
+        write_gray_png(folder / f"{name}.png", image)
 
 
 def _write_attribution(
