@@ -458,3 +458,26 @@ def test_membership_test_split_may_bring_its_own_generated_images(tmp_path):
     message = ingest_error(spec)
     assert "'generated_2' is not a test image" in message
     assert "a given image of membership.generated_test" in message
+
+
+def test_generated_globs_may_be_a_list_with_names_repeated_across_folders(tmp_path):
+    """A user who knows one generator made the task's train/generated and test/generated
+    lists both under `generated`: names repeat, so ids are qualified by folder."""
+    spec = membership_layout(tmp_path)
+    for k, folder in enumerate(("train/generated", "test/generated")):
+        for i in range(2):
+            png(tmp_path / folder / f"image_{i}.png", seed=700 + 10 * k + i)
+    spec["membership"]["generated"] = ["train/generated/*.png", "test/generated/*.png"]
+    manifest = ingest(spec, name="db1")
+    generated = manifest[manifest["role"] == "generated"]
+    assert generated["id"].tolist() == [
+        "train/generated/image_0",
+        "train/generated/image_1",
+        "test/generated/image_0",
+        "test/generated/image_1",
+    ]
+    assert set(generated["split"]) == {"train"}
+    spec["membership"]["generated"] = ["train/generated/*.png", "nowhere/*.png"]
+    assert "membership.generated[1]: glob 'nowhere/*.png' matches no file" in ingest_error(spec)
+    spec["membership"]["generated"] = []
+    assert "membership.generated: a list must hold glob strings" in ingest_error(spec)

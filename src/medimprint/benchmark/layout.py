@@ -28,7 +28,6 @@ from medimprint.benchmark.split import STATUSES
 from medimprint.errors import InputError
 from medimprint.io import write_gray_png, write_table
 
-
 #: Suffixes of the model databases of a membership database whose test split has its own
 #: generator: the development split's model (``db1.dev``) and the test split's (``db1.test``).
 DEV_MODEL, TEST_MODEL = ".dev", ".test"

@@ -55,6 +55,9 @@ MEMBERSHIP_SOURCES = {
 #: Membership keys a dataset may leave out: the test split's own generated images (without
 #: them, test images are scored against the training split's).
 OPTIONAL_MEMBERSHIP = ("generated_test",)
+#: Membership keys that may list several globs (e.g. the task's train/generated and
+#: test/generated, for a user who knows one generator made both).
+GLOB_LISTS = ("generated", "generated_test")
 MEMBERSHIP_LABELS = ("0", "1")
 
 _CONFIG = "config"
@@ -70,22 +73,24 @@ _LABELS = "test labels"
 class _Source:
     """One configured glob and the manifest columns its files get."""
 
-    key: str  # config key, e.g. "membership.real_used"
+    key: str  # config key, e.g. "membership.real_used" or "membership.generated[1]"
     pattern: str
     role: str
     split: str
     label: str
+    name: str = ""  # short name of one glob of a list: its folder
 
     @property
     def tag(self) -> str:
-        """The source's short name in role-qualified ids: ``real_used``, a generator, ``test``."""
-        return self.key.rsplit(".", 1)[-1]
+        """The source's short name in role-qualified ids: ``real_used``, a generator, ``test``,
+        or the folder of one glob of a list (``test/generated``)."""
+        return self.name or self.key.rsplit(".", 1)[-1]
 
     @property
     def labelled_test(self) -> bool:
         """Whether the test labels name this source's images: the test images whose status or
         generator is asked (a membership test split's generated images are given, not asked)."""
-        return self.split == "test" and self.key != "membership.generated_test"
+        return self.split == "test" and (self.role == "real" or self.key.startswith("attribution"))
 
 
 @dataclass(frozen=True)
@@ -268,10 +273,33 @@ def _membership_sources(section: Mapping[str, Any], problems: _Problems) -> list
     for key, (role, split, label) in MEMBERSHIP_SOURCES.items():
         if key in OPTIONAL_MEMBERSHIP and section.get(key) is None:
             continue
+        if key in GLOB_LISTS and isinstance(section.get(key), list):
+            sources += _glob_list(section[key], key, (role, split, label), problems)
+            continue
         pattern = _glob_value(section, key, "membership", problems)
         if pattern is not None:
             sources.append(_Source(f"membership.{key}", pattern, role, split, label))
     return sources
+
+
+def _glob_list(
+    value: list, key: str, columns: tuple[str, str, str], problems: _Problems
+) -> list[_Source]:
+    """One source per glob of ``membership.{key}`` given as a list, each named by its folder
+    (by its position where folders repeat), so names repeated across the folders stay apart."""
+    if not value or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(_CONFIG, f"membership.{key}: a list must hold glob strings, got {value!r}")
+        return []
+    folders = [Path(pattern).parent.as_posix() for pattern in value]
+    return [
+        _Source(
+            f"membership.{key}[{i}]",
+            pattern,
+            *columns,
+            folder if folders.count(folder) == 1 and folder != "." else f"{key}{i}",
+        )
+        for i, (pattern, folder) in enumerate(zip(value, folders, strict=True))
+    ]
 
 
 def _attribution_sources(section: Mapping[str, Any], problems: _Problems) -> list[_Source]:
