@@ -4,12 +4,8 @@ again: the test split is scored as the training split is)."""
 
 from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.membership.autoencoder import (
-    generated_images,
-    has_own_test_generator,
-    save_checkpoint,
-    train_autoencoder,
-)
+from medimprint.membership.autoencoder import generated_images, save_checkpoint, train_autoencoder
+from medimprint.membership.decisions import has_test_generator
 from medimprint.runtime.jobs import job, pick_device
 
 with job(snakemake) as log:
@@ -17,7 +13,7 @@ with job(snakemake) as log:
     size = options["input_size"]
     manifest = read_manifest(snakemake.input.manifest)
     device = pick_device()
-    splits = ("train", "test") if has_own_test_generator(manifest) else ("train",)
+    splits = ("train", "test") if has_test_generator(manifest) else ("train",)
     outputs = {"train": snakemake.output.model, "test": snakemake.output.model_test}
     for split in splits:
         images = generated_images(manifest, size, split)

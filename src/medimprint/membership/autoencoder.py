@@ -26,6 +26,7 @@ from monai.networks.nets import AutoEncoder
 from medimprint.data.manifest import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
+from medimprint.membership.decisions import generated_ids, has_test_generator
 from medimprint.names import CODE_SPACE
 from medimprint.runtime.checkpoints import load_model, save_model
 from medimprint.runtime.tensors import (
@@ -179,19 +180,12 @@ def scored_rows(manifest: pd.DataFrame, split: str, roles: Sequence[str]) -> pd.
     """The images of ``roles`` the autoencoder of ``split`` encodes or scores: that split's
     real images, and the generated images it is scored against
     (`membership.decisions.generated_ids`: the test split's own when it has them)."""
-    from medimprint.membership.decisions import generated_ids
-
     real = manifest[(manifest["role"] == "real") & (manifest["split"] == split)]
     generated = manifest[manifest["id"].isin(generated_ids(manifest, split))]
-    if split == "test" and not has_own_test_generator(manifest):
+    if split == "test" and not has_test_generator(manifest):
         generated = generated.iloc[:0]  # the training split's, encoded with its rows
     parts = {"real": real, "generated": generated}
     return pd.concat([parts[role] for role in roles], ignore_index=True)
-
-
-def has_own_test_generator(manifest: pd.DataFrame) -> bool:
-    """Whether the membership dataset's test split has generated images of its own."""
-    return bool(((manifest["role"] == "generated") & (manifest["split"] == "test")).any())
 
 
 def _by_model(
@@ -270,8 +264,6 @@ def generated_images(
 ) -> np.ndarray:
     """The images the autoencoder of ``split`` learns: the generated images that split is
     scored against (never real ones), at ``input_size`` (`at_input_size`)."""
-    from medimprint.membership.decisions import generated_ids
-
     rows = manifest[manifest["id"].isin(generated_ids(manifest, split))]
     if len(rows) < 2:
         raise InputError(f"the autoencoder needs generated images to learn, got {len(rows)}")

@@ -170,6 +170,22 @@ def best_candidate(
     return Choice(names[best], float(ranking[best]), best_threshold(matrix[:, best], labels))
 
 
+def column_choice(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    name: str,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+) -> Choice:
+    """Candidate ``name`` as the choice, with its cross-validated AUC and F1 threshold."""
+    column = matrix[:, list(names).index(name)]
+    ranking = cv_auc(column, labels, folds=folds, seed=seed, groups=groups)[0]
+    return Choice(name, float(ranking), best_threshold(column, labels))
+
+
 def choose(
     matrix: np.ndarray,
     names: Sequence[str],
@@ -189,12 +205,8 @@ def choose(
     best = best_candidate(matrix, names, labels, groups, folds=folds, seed=seed)
     if baseline is None or best.candidate == baseline:
         return best
+    fallback = column_choice(matrix, names, labels, groups, baseline, folds=folds, seed=seed)
     column = list(names).index(baseline)
-    fallback = Choice(
-        baseline,
-        float(cv_auc(matrix[:, column], labels, folds=folds, seed=seed, groups=groups)[0]),
-        best_threshold(matrix[:, column], labels),
-    )
     try:
         held = nested_estimate(matrix, names, labels, groups, folds=folds, seed=seed + 1)
     except InputError:  # too few groups to check the lead: keep the baseline
@@ -315,12 +327,7 @@ def select(
             "groups_check.tsv): give membership.groups (patient / series per image)"
         )
     if withheld and baseline is not None:
-        column = names.index(baseline)
-        choice = Choice(
-            baseline,
-            float(cv_auc(train_matrix[:, column], labels, folds=folds, seed=seed, groups=keys)[0]),
-            best_threshold(train_matrix[:, column], labels),
-        )
+        choice = column_choice(train_matrix, names, labels, keys, baseline, folds=folds, seed=seed)
     else:
         choice = choose(
             train_matrix, names, labels, train_groups, baseline=baseline, folds=folds, seed=seed
