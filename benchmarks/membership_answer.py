@@ -80,6 +80,8 @@ def row(results: Path, dataset: str, root: Path) -> dict[str, object]:
             f"{adjusted_rand_score(truth['block'], keys):.2f} / "
             f"{adjusted_rand_score(truth['patient'], keys):.2f}"
         )
+        spread = keys.groupby(truth["block"]).nunique()
+        out["true blocks split"] = f"{(spread > 1).mean():.0%} of {len(spread)}"
     out["_gap"] = abs(float(answer["auc_nested"] or "nan") - float(answer["auc_test"] or "nan"))
     out["_lead"] = float(answer["auc_test"] or "nan") - float(
         answer["nearest_generated_auc_test"] or "nan"

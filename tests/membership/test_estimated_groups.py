@@ -221,3 +221,13 @@ def test_memorising_generator_shows_leakage_with_estimated_groups():
         _, row = _audit(seed, memorise=True)
         assert row["withheld"] == "" and row["auc_nested"] > 0.9 and row["auc_test"] > 0.9
         assert row["verdict"] == LEAKAGE_SHOWN
+
+
+def test_the_check_is_one_sided():
+    """A control below chance (neighbours across block boundaries carry the other label)
+    flatters nothing and passes; one above chance fails, even with a wide interval."""
+    from medimprint.membership.controls import at_chance
+
+    assert at_chance((0.30, 0.10, 0.49)) and at_chance((0.55, 0.35, 0.75))
+    assert not at_chance((0.65, 0.40, 0.90))  # within the interval, too far above 0.5
+    assert not at_chance((0.58, 0.51, 0.66))  # the interval excludes chance

@@ -142,16 +142,19 @@ def neighbour_check(
     return bootstrap_interval(auc, labels, scores, n_boot=n_boot, seed=seed, groups=keys)
 
 
-#: How far from 0.5 the labelled-neighbour control's AUC may lie and still count as at chance
-#: (with its interval covering 0.5): a wide interval of few groups alone would pass a leak.
+#: How far above 0.5 the labelled-neighbour control's AUC may lie and still count as at chance
+#: (with its interval reaching 0.5): a wide interval of few groups alone would pass a leak.
 CHANCE_MARGIN = 0.1
 
 
 def at_chance(interval: tuple[float, float, float]) -> bool:
-    """Whether a grouped AUC interval ``(value, low, high)`` covers 0.5 with its value within
-    `CHANCE_MARGIN` of it."""
-    value, low, high = interval
-    return bool(low <= 0.5 <= high and abs(value - 0.5) <= CHANCE_MARGIN)
+    """Whether a grouped AUC interval ``(value, low, high)`` shows no leak through labelled
+    neighbours: its lower end at or below 0.5 and its value at most `CHANCE_MARGIN` above.
+    One-sided: where blocks of the pools alternate without gaps, the nearest labelled image
+    outside a whole block often lies across a boundary, in a block of the other label, so the
+    control sits below chance under the true blocks too; that flatters no figure."""
+    value, low, _ = interval
+    return bool(low <= 0.5 and value <= 0.5 + CHANCE_MARGIN)
 
 
 def checked_groups(
