@@ -1,7 +1,9 @@
 """The membership answer's cost: `selection.select` (choice by cross-validated AUC on grouped
-folds, then the nested estimate) against the number of labelled images and of candidates.
+folds, guarded against the baseline by a nested choice, then the nested estimate of the whole)
+against the number of labelled images and of candidates.
 
-Candidate scores are synthetic (pure noise but for one informative column), as the workflow
+Candidate scores are synthetic (pure noise but for one informative column, and a pure-noise
+baseline that the informative column must beat), as the workflow
 hands them over once every run has written its candidates; groups are blocks of 4 images. Each
 (images, candidates) pair runs in a fresh process, which prints its seconds and peak resident
 memory. The workflow's own figure: 5.4 s for 1,115 candidates of 32 labelled and 34 test
@@ -20,7 +22,7 @@ from fresh_process import measure
 CODE = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from medimprint.membership.selection import candidate_table, select
+from medimprint.membership.selection import BASELINE, candidate_table, select
 args = json.loads(sys.argv[1])
 n, c = args["images"], args["candidates"]
 rng = np.random.default_rng(0)
@@ -32,6 +34,7 @@ groups = pd.Series([f"b{i // 4}" for i in range(n)] + [f"t{i // 4}" for i in ran
 train = pd.DataFrame({"id": ids, "label": labels})
 tables = [candidate_table(f"c{j}", ids, rng.normal(size=n) + (labels if j == 0 else 0), test,
                           rng.normal(size=len(test))) for j in range(c)]
+tables.append(candidate_table(BASELINE, ids, rng.normal(size=n), test, rng.normal(size=len(test))))
 candidates = pd.concat(tables, ignore_index=True)
 start = time.perf_counter()
 chosen = select(candidates, train, test, None, groups, n_boot=1000)
