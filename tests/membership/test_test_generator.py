@@ -11,7 +11,9 @@ import pytest
 from medimprint.membership.controls import run_controls
 from medimprint.membership.decisions import (
     feature_splits,
+    real_test_ids,
     real_test_labels,
+    training_labels,
     transferred_threshold,
 )
 from medimprint.membership.metrics import auc
@@ -113,3 +115,26 @@ def test_transferred_threshold_keeps_the_fraction_called_used():
     assert (test >= cut).sum() == 6
     assert transferred_threshold(100.0, train, test) == np.inf  # calls none
     assert transferred_threshold(-1.0, train, test) == -np.inf  # calls all
+
+
+def test_the_answer_transfers_its_threshold_by_rank():
+    """The answer's training rows hold nested percentiles; its test decisions call the share
+    of test images used that its threshold calls of the labelled ones, on their raw scores."""
+    from medimprint.membership.selection import BASELINE, scores_candidate, select
+
+    manifest, features = _world(3)
+    groups = pd.Series(
+        [f"b{int(i[1:]) // 4}" for i in manifest.loc[manifest["role"] == "real", "id"]],
+        index=manifest.loc[manifest["role"] == "real", "id"].to_numpy(),
+    )
+    controls = run_controls(manifest, features, groups, n_boot=0)
+    candidates = scores_candidate(BASELINE, controls["nearest_generated"].scores)
+    train, test = training_labels(manifest), real_test_ids(manifest)
+    chosen = select(
+        candidates, train, test, real_test_labels(manifest), groups, transfer=True, n_boot=0
+    )
+    assert chosen.nested is not None and chosen.choice.candidate == BASELINE
+    raw = controls["nearest_generated"].scores.set_index("id").loc[train["id"], "score"]
+    share = float((raw >= chosen.choice.threshold).mean())
+    tested = chosen.scores[chosen.scores["split"] == "test"]
+    assert 0 < share < 1 and abs(tested["used"].mean() - share) <= 1 / len(test)

@@ -364,13 +364,16 @@ def finish_run(
     n_boot: int = 1000,
     seed: int = 0,
     transfer: bool = False,
+    threshold_scores: np.ndarray | None = None,
 ) -> ScoredRun:
-    """Decide the test images by ``threshold`` (with ``transfer``, by its rank:
+    """Decide the test images by ``threshold`` (with ``transfer``, by its rank among
+    ``threshold_scores``, the training scores it was set on, ``train_scores`` by default:
     `transferred_threshold`), then (and only then) read their labels (``truth``, by id) to add
     test metrics (grouped intervals) to ``metrics``; return the run with its per-image table
     (id, split, label, score, used)."""
     if transfer:
-        threshold_test = transferred_threshold(threshold, train_scores, test_scores)
+        reference = train_scores if threshold_scores is None else threshold_scores
+        threshold_test = transferred_threshold(threshold, reference, test_scores)
         metrics["threshold_test"] = (threshold_test, float("nan"), float("nan"))
     else:
         threshold_test = threshold

@@ -375,6 +375,7 @@ def select(
         n_boot=n_boot,
         seed=seed,
         transfer=transfer,
+        threshold_scores=train_matrix[:, column],  # the table's may be nested percentiles
     )
     return Selection(choice, nested, run.metrics, run.scores, withheld, tuple(counts))
 
