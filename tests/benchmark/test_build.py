@@ -565,3 +565,42 @@ def test_a_test_split_with_its_own_generator(tmp_path):
     model = list(plan)
     assert tags["generated"] == [(model.index("db1.dev/vae"), i) for i in range(5)]
     assert tags["generated_test"] == [(model.index("db1.test/vae"), i) for i in range(3)]
+
+
+def test_membership_folders_as_the_task_ships_them(tmp_path):
+    """`membership_folders: task`: train/{generated,real_used,real_not_used} and
+    test/{real_unknown,generated}; the groups file names each real image by its path, and the
+    dataset ingests from those folders."""
+    from medimprint.data.validation import ingest
+
+    build = {**BUILD, "file_names": "per_folder", "membership_folders": "task"}
+    build["membership"] = {**BUILD["membership"]}
+    build["membership"]["db1"] = {**build["membership"]["db1"], "generated_test": 3}
+    plan = generator_plan(build)
+    images, meta, splits, _ = _inputs()
+    samples = {key: np.full((n, 8, 8), 7, np.uint8) for key, n in plan.items()}
+    for arr in samples.values():
+        arr[:, 0, 1] = np.arange(len(arr))
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, build, seed=0)
+    db = out / "membership" / "db1"
+    folders = ("train/generated", "train/real_used", "train/real_not_used", "test/real_unknown")
+    assert all(any((db / f).glob("*.png")) for f in (*folders, "test/generated"))
+    groups = pd.read_csv(db / "groups.csv", dtype=str)
+    assert set(groups["file"]) == {
+        str(p.relative_to(db)) for f in folders[1:] for p in (db / f).glob("*.png")
+    }
+    spec = {
+        "root": str(db),
+        "membership": {
+            "generated": "train/generated/*.png",
+            "real_used": "train/real_used/*.png",
+            "real_not_used": "train/real_not_used/*.png",
+            "real_unknown": "test/real_unknown/*.png",
+            "generated_test": "test/generated/*.png",
+            "test_labels": "test_labels.csv",
+        },
+    }
+    manifest = ingest(spec, name="db1")
+    own = manifest[(manifest["role"] == "generated") & (manifest["split"] == "test")]
+    assert len(own) == 3 and (manifest.loc[manifest["role"] == "real", "label"] != "").all()

@@ -28,6 +28,24 @@ from medimprint.benchmark.split import STATUSES
 from medimprint.errors import InputError
 from medimprint.io import write_gray_png, write_table
 
+#: Where each role's images go in a membership database's folder (build key
+#: ``membership_folders``): one folder per role, or the task's train / test parts.
+MEMBERSHIP_FOLDERS = {
+    "flat": {
+        "generated": "generated",
+        "real_used": "real_used",
+        "real_not_used": "real_not_used",
+        "real_unknown": "real_unknown",
+        "generated_test": "generated_test",
+    },
+    "task": {
+        "generated": "train/generated",
+        "real_used": "train/real_used",
+        "real_not_used": "train/real_not_used",
+        "real_unknown": "test/real_unknown",
+        "generated_test": "test/generated",
+    },
+}
 #: Suffixes of the model databases of a membership database whose test split has its own
 #: generator: the development split's model (``db1.dev``) and the test split's (``db1.test``).
 DEV_MODEL, TEST_MODEL = ".dev", ".test"
@@ -176,6 +194,7 @@ def write_layout(
     _check_inputs(images, meta, splits, samples, ranges, build)
     rng = np.random.default_rng(seed)
     per_folder = build.get("file_names", "unique") == "per_folder"
+    folders = MEMBERSHIP_FOLDERS[build.get("membership_folders", "flat")]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling_dir(out_dir, "tmp")
     try:
@@ -185,11 +204,19 @@ def write_layout(
                 db_splits = splits[splits["database"] == r.name]
                 generated = samples[r.key][r.start : r.stop]
                 _write_membership(
-                    tmp / r.folder, r.name, images, row_of, db_splits, generated, rng, per_folder
+                    tmp / r.folder,
+                    r.name,
+                    images,
+                    row_of,
+                    db_splits,
+                    generated,
+                    rng,
+                    per_folder,
+                    folders,
                 )
             elif r.use == "membership_test":
                 _write_generated(
-                    tmp / r.folder / "generated_test",
+                    tmp / r.folder / folders["generated_test"],
                     samples[r.key][r.start : r.stop],
                     f"{r.name}_gentest",
                     per_folder,
@@ -247,31 +274,36 @@ def _write_membership(
     generated: np.ndarray,
     rng: np.random.Generator,
     per_folder: bool = False,
+    folders: dict[str, str] | None = None,
 ) -> None:
     """One database: with ``per_folder`` names as the task ships them (numbered per role folder,
-    so names repeat across folders; headers ``file,...``), else a name unique to each image."""
-    _write_generated(folder / "generated", generated, f"{db}_gen", per_folder)
+    so names repeat across folders; headers ``file,...``), else a name unique to each image;
+    each role in its folder of ``folders`` (`MEMBERSHIP_FOLDERS`, flat by default)."""
+    folders = folders or MEMBERSHIP_FOLDERS["flat"]
+    _write_generated(folder / folders["generated"], generated, f"{db}_gen", per_folder)
     train = splits[splits["part"] == "train"]
     groups = []  # (file as named in groups.csv, group), one per real image
     for status in STATUSES:
         rows = train[train["status"] == status]
         pairs = zip(rows["id"].astype(str), rows["group"].astype(str), strict=True)
+        role = folders[f"real_{status}"]
         for i, (id_, group) in enumerate(pairs):
             name = f"image_{i:05d}" if per_folder else id_
-            write_gray_png(folder / f"real_{status}" / f"{name}.png", images[row_of[id_]])
-            groups.append((f"real_{status}/{name}.png" if per_folder else name, group))
+            write_gray_png(folder / role / f"{name}.png", images[row_of[id_]])
+            groups.append((f"{role}/{name}.png" if per_folder else name, group))
     test = splits[splits["part"] == "test"]
     labels = []
+    unknown = folders["real_unknown"]
     for i, row in enumerate(rng.permutation(len(test))):
         id_, status = str(test["id"].iloc[row]), test["status"].iloc[row]
         anon = f"image_{i:05d}" if per_folder else f"{db}_unknown_{i:04d}"
-        write_gray_png(folder / "real_unknown" / f"{anon}.png", images[row_of[id_]])
+        write_gray_png(folder / unknown / f"{anon}.png", images[row_of[id_]])
         labels.append((f"{anon}.png" if per_folder else anon, 1 if status == "used" else 0))
         groups.append(
-            (f"real_unknown/{anon}.png" if per_folder else anon, str(test["group"].iloc[row]))
+            (f"{unknown}/{anon}.png" if per_folder else anon, str(test["group"].iloc[row]))
         )
-    for sub in ("generated", "real_used", "real_not_used", "real_unknown"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for role in ("real_used", "real_not_used", "real_unknown"):
+        (folder / folders[role]).mkdir(parents=True, exist_ok=True)
     key = "file" if per_folder else "id"
     write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=[key, "label"]))
     write_table(folder / "groups.csv", pd.DataFrame(groups, columns=[key, "group"]))
