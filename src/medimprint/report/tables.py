@@ -362,9 +362,10 @@ def metrics_html(
     if selected is not None and not selected.empty:
         parts.append("<h2>Membership — the answer per dataset</h2>")
         caption = (
-            "Run chosen without test labels (cross-validated AUC on grouped folds), its nested "
-            "estimate and test figures (95% cluster-bootstrap intervals over groups), beside "
-            "the two controls"
+            "The answer chosen without test labels (the nearest-generated baseline unless a "
+            "nested choice among the candidates beats it), the groups and their check, its "
+            "nested estimate and test figures (95% cluster-bootstrap intervals over groups), "
+            "beside the two controls"
         )
         parts.append(_captioned(selected_table(selected).to_html(escape=True), caption))
         parts.extend(f"<p>{html.escape(note)}</p>" for note in selected_notes(selected))
