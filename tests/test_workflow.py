@@ -357,8 +357,9 @@ def test_without_a_groups_file_groups_are_estimated_and_checked(finished, tmp_pa
     del config["datasets"]["tiny_db1"]["membership"]["groups"]
     path = tmp_path / "no-groups.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    target = "results/tiny_db1/membership/selected.tsv"  # relative to the workdir
+    snakemake(workdir, "--configfile", str(path), "--cores", "2", target)
     root = workdir / "results/tiny_db1/membership"
-    snakemake(workdir, "--configfile", str(path), "--cores", "2", str(root / "selected.tsv"))
     groups = pd.read_csv(root / "groups.tsv", sep="\t", dtype=str)
     assert set(groups["source"]) == {"estimated"} and groups["group"].str.match(r"seg\d{4}").all()
     check = pd.read_csv(root / "groups_check.tsv", sep="\t")
