@@ -26,7 +26,7 @@ from monai.networks.nets import AutoEncoder
 from medimprint.data.manifest import image_chunks, load_images
 from medimprint.errors import InputError
 from medimprint.io import stream_store
-from medimprint.membership.decisions import generated_ids, has_test_generator
+from medimprint.membership.decisions import generated_ids
 from medimprint.names import CODE_SPACE
 from medimprint.runtime.checkpoints import load_model, save_model
 from medimprint.runtime.tensors import (
@@ -178,12 +178,12 @@ def encode(
 
 def scored_rows(manifest: pd.DataFrame, split: str, roles: Sequence[str]) -> pd.DataFrame:
     """The images of ``roles`` the autoencoder of ``split`` encodes or scores: that split's
-    real images, and the generated images it is scored against
-    (`membership.decisions.generated_ids`: the test split's own when it has them)."""
+    real images and its own generated images (a test split's are ``generated_test``)."""
     real = manifest[(manifest["role"] == "real") & (manifest["split"] == split)]
-    generated = manifest[manifest["id"].isin(generated_ids(manifest, split))]
-    if split == "test" and not has_test_generator(manifest):
-        generated = generated.iloc[:0]  # the training split's, encoded with its rows
+    # the generated images of the split itself: without a test generator the test split has
+    # none of its own (the training split's are encoded once, with its rows)
+    own = (manifest["split"] == "test") == (split == "test")
+    generated = manifest[(manifest["role"] == "generated") & own]
     parts = {"real": real, "generated": generated}
     return pd.concat([parts[role] for role in roles], ignore_index=True)
 
