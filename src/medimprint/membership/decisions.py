@@ -105,8 +105,9 @@ def feature_splits(
     generated images it is scored against (which need no label)."""
     table = pd.DataFrame(np.asarray(features, dtype=np.float64), index=pd.Index(ids))
     train, test = training_labels(manifest), real_test_ids(manifest)
+    test_generator = has_test_generator(manifest)
     parts = {}
-    for split in ("train", "test"):
+    for split in ("train", "test") if test_generator else ("train",):
         generated = generated_ids(manifest, split)
         if len(generated) < 2:
             raise InputError(
@@ -118,9 +119,11 @@ def feature_splits(
         if standardise:
             scaler = StandardScaler().fit(parts[split][0])
             parts[split] = [scaler.transform(part) for part in parts[split]]
-    (gen, train_x, _), (gen_test, train_x_as_test, test_x) = parts["train"], parts["test"]
+    # without a test generator both splits are scored against (and scaled by) the same rows
+    gen, train_x, _ = parts["train"]
+    gen_test, train_x_as_test, test_x = parts.get("test", parts["train"])
     return FeatureSplits(
-        gen, train, train_x, test, test_x, gen_test, train_x_as_test, has_test_generator(manifest)
+        gen, train, train_x, test, test_x, gen_test, train_x_as_test, test_generator
     )
 
 
