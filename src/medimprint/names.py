@@ -32,9 +32,17 @@ REGION_KS = (
     25, 30, 35, 40, 45, 50, 55, 60, 70, 80, 90, 100, 120, 150, 200, 250,
 )  # fmt: skip
 #: Membership attacks on one feature space.
-ATTACKS = ("gan_leaks", "monte_carlo", "domias", "patch_leaks", "shift_calibrated")
+ATTACKS = (
+    "gan_leaks",
+    "monte_carlo",
+    "domias",
+    "patch_leaks",
+    "shift_calibrated",
+    "aligned_nearest",
+    "real_calibrated",
+)
 #: Attacks that need an image space (`RAW_SPACES`): they compare blocks or shifts of pixels.
-IMAGE_ATTACKS = ("patch_leaks", "shift_calibrated")
+IMAGE_ATTACKS = ("patch_leaks", "shift_calibrated", "aligned_nearest")
 #: Feature spaces compared as they are (pixel intensities); others are standardised first.
 RAW_SPACES = ("pixels",)
 #: The attack space of the autoencoder's bottleneck codes (not a backbone).

@@ -4,7 +4,8 @@ Modules: `decisions` (scores to decisions and submissions, shared by every metho
 (AUC, F1, kappa, TPR at low FPR with grouped intervals), `regions` (the paper's method A:
 distances to clusters of generated images), `autoencoder` and `error_maps` (the paper's method
 B: reconstruction errors and their decisions), `attacks` (GAN-Leaks, patches, shift
-calibration, Monte Carlo, DOMIAS), `ensemble` (a rank average of attacks), `runs` (method B and
+calibration, Monte Carlo, DOMIAS, the aligned nearest neighbour, the real-image calibration),
+`ensemble` (a rank average of attacks), `runs` (method B and
 the attacks run on a dataset), `controls` (what an attack must beat, and the check of the
 groups), `selection` (the run a dataset recommends, and its honest estimate).
 """
@@ -29,6 +30,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "scott_bandwidth",
             "gaussian_log_density",
             "domias_scores",
+            "aligned_nearest_scores",
+            "real_calibrated_scores",
         ],
         "autoencoder": [
             "at_input_size",

@@ -11,7 +11,11 @@ to train the generator). Beyond the paper's methods A and B (`membership.regions
 - `shift_calibrated_scores`: the distance to the generated set of an image against that of its
   shifted copies, a per-image calibration that needs no reference images;
 - `domias_scores`: DOMIAS (van Breugel et al., AISTATS 2023), the log density ratio of the
-  generated to the reference images, by Gaussian kernel density estimates in PCA space.
+  generated to the reference images, by Gaussian kernel density estimates in PCA space;
+- `aligned_nearest_scores`: the nearest generated image under a distance blind to what
+  separates a generated slice from its training slice (intensity window, a pixel's shift);
+- `real_calibrated_scores`: the nearest-generated distance against the local spacing of the
+  real images themselves, a GAN-Leaks calibration that reads no label.
 
 The reference set is made of real images known not to be used (the not-used training images).
 Every choice (epsilon) reads the labelled training split only and ranks by
@@ -49,6 +53,11 @@ PATCH_AGGREGATES = {
 }
 #: Shifts (pixels of the pixel space) of `shift_calibrated_scores`: candidates of the selection.
 SHIFTS = (1, 2)
+#: Largest shift (pixels of the pixel space) over which `aligned_nearest_scores` takes the
+#: minimum: candidates of the selection (0: intensity window only).
+ALIGN_SHIFTS = (0, 1)
+#: How `real_calibrated_scores` sets the two distances against each other: candidates.
+REAL_CALIBRATIONS = ("difference", "log_ratio")
 #: Working memory of one chunk of a distance matrix, in MiB.
 WORKING_MEMORY = 256
 
@@ -239,6 +248,70 @@ def shift_calibrated_scores(
         for step in (shift, -shift)
     ]
     return np.mean(moved, axis=0) - own
+
+
+def _window_normalised(rows: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm: their Euclidean distance is a monotone function of
+    the Pearson correlation, blind to a window's level and width."""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return centred / np.where(norms > 0, norms, 1.0)
+
+
+def aligned_nearest_scores(
+    query: np.ndarray, generated: np.ndarray, *, shift: int = 1
+) -> np.ndarray:
+    """Minus the distance to the nearest generated image, minimised over every move of the
+    image by up to ``shift`` pixels in each direction, each image normalised first
+    (`_window_normalised`). A generator reproduces a training slice up to a slight shift and a
+    different intensity window; a raw pixel distance counts both as difference, so a copy can
+    look farther than an unrelated slice of the same level. Label free."""
+    query = _as_2d(query, "query")
+    side = math.isqrt(query.shape[1])
+    if shift and side * side != query.shape[1]:
+        raise InputError(
+            f"aligned nearest: features of {query.shape[1]} values are no square image; run it "
+            "in a pixel space (backbone 'pixels')"
+        )
+    generated = _window_normalised(_as_2d(generated, "generated"))
+    images = query.reshape(len(query), side, side) if shift else None
+    best = nearest_distances(_window_normalised(query), generated)
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            if dy or dx:
+                moved = np.roll(images, (dy, dx), axis=(1, 2)).reshape(len(query), -1)
+                best = np.minimum(best, nearest_distances(_window_normalised(moved), generated))
+    return -best
+
+
+def real_calibrated_scores(
+    query: np.ndarray,
+    generated: np.ndarray,
+    real: np.ndarray,
+    query_keys: Sequence,
+    real_keys: Sequence,
+    *,
+    calibration: str = "difference",
+) -> np.ndarray:
+    """The distance to the nearest real image outside the query's group (patient, block)
+    against the distance to the nearest generated image: ``d_real - d_gen`` (``difference``)
+    or ``log(d_real / d_gen)`` (``log_ratio``). Near a slice of an anatomy that many scans
+    share, every generator lands close; the real images' own spacing there says how close
+    is unremarkable. Unlike GAN-Leaks' reference, ``real`` is every real image of the split,
+    used or not, so no label enters the score and no labelled neighbour can give one away."""
+    if calibration not in REAL_CALIBRATIONS:
+        raise InputError(f"unknown calibration {calibration!r}; use one of {REAL_CALIBRATIONS}")
+    d_gen = nearest_distances(query, generated)
+    d_real = nearest_distances(query, real, exclude_same=(query_keys, real_keys))
+    if not np.isfinite(d_real).all():
+        raise InputError(
+            "real calibration: an image has no real image outside its group; it needs real "
+            "images of at least two groups"
+        )
+    if calibration == "difference":
+        return d_real - d_gen
+    tiny = np.finfo(np.float64).tiny
+    return np.log(np.maximum(d_real, tiny)) - np.log(np.maximum(d_gen, tiny))
 
 
 def _neighbour_fractions(

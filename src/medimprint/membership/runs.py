@@ -18,15 +18,19 @@ import pandas as pd
 
 from medimprint.errors import InputError
 from medimprint.membership.attacks import (
+    ALIGN_SHIFTS,
     EPSILON_QUANTILES,
     PATCH_AGGREGATES,
+    REAL_CALIBRATIONS,
     SHIFTS,
+    aligned_nearest_scores,
     domias_scores,
     epsilon_candidates,
     gan_leaks_scores,
     monte_carlo_variants,
     patch_leaks_scores,
     rank_epsilons,
+    real_calibrated_scores,
     shift_calibrated_scores,
 )
 from medimprint.membership.decisions import (
@@ -69,8 +73,10 @@ def run_attack(
     search table. The run's candidates hold its score at every inner setting (Monte Carlo at
     every epsilon, deciding at the one chosen on the training split; the patch attack under
     every aggregate of its blocks, deciding by the mean; the shift calibration at every shift,
-    deciding at the first). Labelled images are scored against the reference outside their
-    group (``groups``: group by id; else outside themselves)."""
+    deciding at the first; the aligned nearest neighbour at every largest shift, deciding at
+    the last; the real calibration both ways, deciding by the difference). Labelled images are
+    scored against the reference outside their group (``groups``: group by id; else outside
+    themselves)."""
     if attack not in ATTACKS:
         raise InputError(f"unknown membership attack {attack!r}; use one of {ATTACKS}")
     if not runs_in(attack, space):
@@ -119,6 +125,32 @@ def run_attack(
             for shift in SHIFTS
         }
         setting = f"shift={SHIFTS[0]}"
+    elif attack == "aligned_nearest":
+        variants = {
+            f"shift={shift}": (
+                aligned_nearest_scores(splits.train_x, gen, shift=shift),
+                aligned_nearest_scores(splits.test_x, gen_test, shift=shift),
+            )
+            for shift in ALIGN_SHIFTS
+        }
+        setting = f"shift={ALIGN_SHIFTS[-1]}"
+    elif attack == "real_calibrated":
+        # each split against its own real images, labels unread, leaving out each one's group
+        own = {
+            split: (x, ids_ if groups is None else group_keys(groups, ids_))
+            for split, x, ids_ in (
+                ("train", splits.train_x, train["id"].to_numpy()),
+                ("test", splits.test_x, np.asarray(test)),
+            )
+        }
+        variants = {
+            f"calibration={c}": tuple(
+                real_calibrated_scores(x, g, x, k, k, calibration=c)
+                for (x, k), g in ((own["train"], gen), (own["test"], gen_test))
+            )
+            for c in REAL_CALIBRATIONS
+        }
+        setting = f"calibration={REAL_CALIBRATIONS[0]}"
     else:
         attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
         variants = {
