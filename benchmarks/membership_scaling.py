@@ -19,7 +19,12 @@ Stages, as the workflow runs them (`cluster_distances.run_regions`, `attack_runs
   test queries;
 - ``monte_carlo``: `choose_epsilon` on the labelled training queries, then the epsilon-ball
   fractions of the training and test queries;
-- ``domias``: PCA on generated + reference, then the two Gaussian KDEs at every query.
+- ``domias``: PCA on generated + reference, then the two Gaussian KDEs at every query;
+- ``aligned_nearest``: the nearest generated image of each query, window-normalised, at every
+  largest shift the run offers (`attacks.ALIGN_SHIFTS`: 0, then the minimum over 3 x 3 moves);
+  square dims only (1024: the 32 x 32 pixel space);
+- ``real_calibrated``: nearest generated and nearest other real image of the same split, under
+  both calibrations (as the run computes them: twice).
 
 The real queries (``--queries``, half labelled training, half test) and the reference
 (``--reference`` not-used training images, scored leave-one-out) stay fixed while N grows.
@@ -36,13 +41,22 @@ import sys
 import pandas as pd
 from fresh_process import measure
 
-STAGES = ("hierarchical", "kmeans", "gan_leaks", "monte_carlo", "domias")
+STAGES = (
+    "hierarchical",
+    "kmeans",
+    "gan_leaks",
+    "monte_carlo",
+    "domias",
+    "aligned_nearest",
+    "real_calibrated",
+)
 
 CHILD = """
 import json, resource, sys, time
 import numpy as np
 from medimprint.membership.attacks import (
-    choose_epsilon, domias_scores, gan_leaks_scores, monte_carlo_scores,
+    ALIGN_SHIFTS, REAL_CALIBRATIONS, aligned_nearest_scores, choose_epsilon, domias_scores,
+    gan_leaks_scores, monte_carlo_scores, real_calibrated_scores,
 )
 from medimprint.membership.regions import RegionSetup, cluster_centroids
 from medimprint.names import REGION_KS
@@ -68,6 +82,14 @@ start = time.perf_counter()
 if stage in ("hierarchical", "kmeans"):
     setup = RegionSetup(method=stage, max_points=args["max_points"])
     cluster_centroids(gen, list(REGION_KS), setup)
+elif stage == "aligned_nearest":
+    for shift in ALIGN_SHIFTS:
+        aligned_nearest_scores(train, gen, shift=shift)
+        aligned_nearest_scores(test, gen, shift=shift)
+elif stage == "real_calibrated":
+    for calibration in REAL_CALIBRATIONS:
+        real_calibrated_scores(train, gen, train, train_ids, train_ids, calibration=calibration)
+        real_calibrated_scores(test, gen, test, test_ids, test_ids, calibration=calibration)
 elif stage == "monte_carlo":
     epsilon, _ = choose_epsilon(train, labels, gen)
     monte_carlo_scores(train, gen, epsilon)
@@ -121,6 +143,9 @@ def main() -> None:
     rows = []
     for dim in args.dims:
         for stage in args.stages:
+            if stage == "aligned_nearest" and math.isqrt(dim) ** 2 != dim:
+                print(f"skipped: aligned_nearest needs a square dim, not {dim}", file=sys.stderr)
+                continue
             caps = args.max_points if stage == "hierarchical" else [None]
             for cap in caps:
                 for n in sorted(args.sizes):
