@@ -20,8 +20,8 @@ Per membership dataset of the config, on its test split (every label used only t
 Intervals are cluster bootstraps (1,000 draws) over the build's true groups (blocks of
 neighbouring slices, patients: the ``groups.csv`` a build writes, read only here), else over
 the groups the workflow used. TPR at 1% FPR is given where the test split has >= 100 not-used
-images. Prints one Markdown table per dataset, then a summary: the answer's lead over the best
-domias attack in hindsight and over the naive attack.
+images. Prints one Markdown table (a row per method, a column per dataset), then a summary: the
+answer's lead over the best domias attack in hindsight and over the naive attack.
 """
 
 from __future__ import annotations
@@ -160,6 +160,14 @@ def summary_row(dataset: str, table: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def cells(table: pd.DataFrame) -> pd.Series:
+    """Each method's ``AUC [low, high]`` (and TPR at 1% FPR where there is one), by method."""
+    text = [format_value(*r) for r in table[["auc", "low", "high"]].to_numpy()]
+    tpr = ["" if np.isnan(v) else f"; TPR@1% {v:.3f}" for v in table["tpr_at_1pct_fpr"]]
+    names = table["method"].str.replace(r"^answer \(.*\)$", "answer", regex=True)
+    return pd.Series([a + b for a, b in zip(text, tpr, strict=True)], index=names)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the workflow config that was run")
@@ -167,21 +175,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())
-    summary = []
+    summary, columns, groups = [], {}, set()
     for name, spec in config["datasets"].items():
         if "membership" not in spec:
             continue
         print(f"{name} ...", file=sys.stderr)
         table = dataset_table(Path(args.results), name, Path(spec["root"]), args.seed)
-        shown = table.assign(
-            auc=[format_value(*r) for r in table[["auc", "low", "high"]].to_numpy()],
-            tpr_at_1pct_fpr=["" if np.isnan(v) else f"{v:.3f}" for v in table["tpr_at_1pct_fpr"]],
-        ).drop(columns=["low", "high"])
-        print(f"\n### {name}: {table.attrs['size']} test images, intervals over ", end="")
-        print(f"{table.attrs['groups']} (TPR at 1% FPR: >= {MIN_NOT_USED} not used only)\n")
-        print(shown.to_markdown(index=False))
+        columns[name] = cells(table)
+        groups.add(table.attrs["groups"])
         summary.append(summary_row(name, table))
-    print("\n### Summary (test AUC)\n")
+    print(f"### Test AUC [95% interval over {' / '.join(sorted(groups))}]\n")
+    print(pd.DataFrame(columns).fillna("").rename_axis("method").to_markdown())
+    print("\n### Summary\n")
     print(pd.DataFrame(summary).to_markdown(index=False))
     return 0
 
