@@ -56,6 +56,12 @@ from medimprint.names import (
     runs_in,
 )
 
+#: Label-free image attacks with a shift setting: (scores, the shifts offered, the deciding one).
+SHIFTED = {
+    "shift_calibrated": (shift_calibrated_scores, SHIFTS, SHIFTS[0]),
+    "aligned_nearest": (aligned_nearest_scores, ALIGN_SHIFTS, ALIGN_SHIFTS[-1]),
+}
+
 
 def run_attack(
     manifest: pd.DataFrame,
@@ -116,24 +122,16 @@ def run_attack(
             for agg, reduce in PATCH_AGGREGATES.items()
         }
         setting = "agg=mean"
-    elif attack == "shift_calibrated":
+    elif attack in SHIFTED:
+        score, shifts, deciding = SHIFTED[attack]
         variants = {
             f"shift={shift}": (
-                shift_calibrated_scores(splits.train_x, gen, shift=shift),
-                shift_calibrated_scores(splits.test_x, gen_test, shift=shift),
+                score(splits.train_x, gen, shift=shift),
+                score(splits.test_x, gen_test, shift=shift),
             )
-            for shift in SHIFTS
+            for shift in shifts
         }
-        setting = f"shift={SHIFTS[0]}"
-    elif attack == "aligned_nearest":
-        variants = {
-            f"shift={shift}": (
-                aligned_nearest_scores(splits.train_x, gen, shift=shift),
-                aligned_nearest_scores(splits.test_x, gen_test, shift=shift),
-            )
-            for shift in ALIGN_SHIFTS
-        }
-        setting = f"shift={ALIGN_SHIFTS[-1]}"
+        setting = f"shift={deciding}"
     elif attack == "real_calibrated":
         # each split against its own real images, labels unread, leaving out each one's group
         own = {
