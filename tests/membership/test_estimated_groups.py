@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from audits import attack_candidates, noise_candidates
 from sklearn.metrics import adjusted_rand_score
 
 from medimprint.data.groups import groups_by_id, segment_levels
@@ -19,7 +20,6 @@ from medimprint.membership.controls import (
     run_controls,
 )
 from medimprint.membership.decisions import real_test_ids, real_test_labels, training_labels
-from medimprint.membership.runs import run_attack
 from medimprint.membership.selection import (
     BASELINE,
     LEAKAGE_SHOWN,
@@ -147,14 +147,8 @@ def _audit(seed: int, *, memorise: bool, noise: int = 20, given_groups: bool = F
     manifest, features, _ = _stacks(seed, memorise=memorise)
     table, check = _estimate(manifest, features, seed)
     groups = groups_by_id(table)
-    ids = features.index.tolist()
     train, test = training_labels(manifest), real_test_ids(manifest)
-    tables = []
-    for attack in ("monte_carlo", "gan_leaks"):
-        run, _ = run_attack(
-            manifest, ids, features.to_numpy(), attack, space="pixels", groups=groups, n_boot=0
-        )
-        tables.append(run.candidates)
+    tables = attack_candidates(manifest, features, groups, ("monte_carlo", "gan_leaks"))
     rng = np.random.default_rng(1000 + seed)
     labels = train["label"].to_numpy(dtype=float)
     tables.append(  # a reference attack's name: its scores may carry the labels
@@ -166,16 +160,7 @@ def _audit(seed: int, *, memorise: bool, noise: int = 20, given_groups: bool = F
             rng.normal(size=len(test)),
         )
     )
-    for j in range(noise):
-        tables.append(
-            candidate_table(
-                f"noise/{j}",
-                train["id"],
-                rng.normal(size=len(train)),
-                test,
-                rng.normal(size=len(test)),
-            )
-        )
+    tables += noise_candidates(rng, train, test, noise)
     controls = run_controls(manifest, features, groups, n_boot=100, seed=seed)
     tables.append(scores_candidate(BASELINE, controls["nearest_generated"].scores))
     chosen = select(

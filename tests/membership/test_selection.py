@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from audits import attack_candidates, noise_candidates
 
 from medimprint.data.groups import pattern_groups, read_group_file
 from medimprint.errors import InputError
@@ -74,30 +75,15 @@ def _world(
     return manifest, features, groups
 
 
-def _audit(seed: int, *, memorise: bool, noise_candidates: int = 30, n_groups: int = N_GROUPS):
+def _audit(seed: int, *, memorise: bool, noise: int = 30, n_groups: int = N_GROUPS):
     """Every attack in the feature space plus pure-noise candidates (to tempt the selection),
     the controls (the nearest-generated one also a candidate: the default answer), and the
     selection's one-row summary."""
     manifest, features, groups = _world(seed, memorise=memorise, n_groups=n_groups)
-    ids = features.index.tolist()
-    tables = []
-    for attack in ("gan_leaks", "monte_carlo", "domias"):
-        run, _ = run_attack(
-            manifest, ids, features.to_numpy(), attack, space="pixels", groups=groups, n_boot=0
-        )
-        tables.append(run.candidates)
+    tables = attack_candidates(manifest, features, groups, ("gan_leaks", "monte_carlo", "domias"))
     train, test = training_labels(manifest), real_test_ids(manifest)
     rng = np.random.default_rng(1000 + seed)
-    for j in range(noise_candidates):
-        tables.append(
-            candidate_table(
-                f"noise/{j}",
-                train["id"],
-                rng.normal(size=len(train)),
-                test,
-                rng.normal(size=len(test)),
-            )
-        )
+    tables += noise_candidates(rng, train, test, noise)
     controls = run_controls(manifest, features, groups, n_boot=200, seed=seed)
     tables.append(scores_candidate(BASELINE, controls["nearest_generated"].scores))
     candidates = pd.concat(tables, ignore_index=True)
@@ -332,7 +318,7 @@ def test_decide_with_groups_reports_cv_auc_and_all_used_f1():
 def test_summary_flags_test_images_that_share_a_group_with_labelled_ones():
     from medimprint.report.tables import selected_notes, selected_table
 
-    chosen, controls, row = _audit(0, memorise=False, noise_candidates=0)
+    chosen, controls, row = _audit(0, memorise=False, noise=0)
     assert row["test_with_labelled_group"] == 0.0  # the world draws test blocks whole
     scores = chosen.scores.copy()
     groups = pd.DataFrame({"id": scores["id"], "group": "one", "source": "file"})
