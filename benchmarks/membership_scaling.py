@@ -21,10 +21,10 @@ Stages, as the workflow runs them (`cluster_distances.run_regions`, `attack_runs
   fractions of the training and test queries;
 - ``domias``: PCA on generated + reference, then the two Gaussian KDEs at every query;
 - ``aligned_nearest``: the nearest generated image of each query, window-normalised, at every
-  largest shift the run offers (`attacks.ALIGN_SHIFTS`: 0, then the minimum over 3 x 3 moves);
-  square dims only (1024: the 32 x 32 pixel space);
-- ``real_calibrated``: nearest generated and nearest other real image of the same split, under
-  both calibrations (as the run computes them: twice).
+  largest shift the run offers (`attacks.ALIGN_SHIFTS`: 0 and 1, from the nearest distances of
+  the 3 x 3 moves); square dims only (1024: the 32 x 32 pixel space);
+- ``real_calibrated``: nearest generated and nearest other real image of the same split, then
+  both calibrations.
 
 The real queries (``--queries``, half labelled training, half test) and the reference
 (``--reference`` not-used training images, scored leave-one-out) stay fixed while N grows.
@@ -55,8 +55,8 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from medimprint.membership.attacks import (
-    ALIGN_SHIFTS, REAL_CALIBRATIONS, aligned_nearest_scores, choose_epsilon, domias_scores,
-    gan_leaks_scores, monte_carlo_scores, real_calibrated_scores,
+    aligned_nearest_variants, choose_epsilon, domias_scores, gan_leaks_scores,
+    monte_carlo_scores, real_calibrated_variants,
 )
 from medimprint.membership.regions import RegionSetup, cluster_centroids
 from medimprint.names import REGION_KS
@@ -83,13 +83,11 @@ if stage in ("hierarchical", "kmeans"):
     setup = RegionSetup(method=stage, max_points=args["max_points"])
     cluster_centroids(gen, list(REGION_KS), setup)
 elif stage == "aligned_nearest":
-    for shift in ALIGN_SHIFTS:
-        aligned_nearest_scores(train, gen, shift=shift)
-        aligned_nearest_scores(test, gen, shift=shift)
+    aligned_nearest_variants(train, gen)
+    aligned_nearest_variants(test, gen)
 elif stage == "real_calibrated":
-    for calibration in REAL_CALIBRATIONS:
-        real_calibrated_scores(train, gen, train, train_ids, train_ids, calibration=calibration)
-        real_calibrated_scores(test, gen, test, test_ids, test_ids, calibration=calibration)
+    real_calibrated_variants(train, gen, train, train_ids, train_ids)
+    real_calibrated_variants(test, gen, test, test_ids, test_ids)
 elif stage == "monte_carlo":
     epsilon, _ = choose_epsilon(train, labels, gen)
     monte_carlo_scores(train, gen, epsilon)

@@ -31,7 +31,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "gaussian_log_density",
             "domias_scores",
             "aligned_nearest_scores",
+            "aligned_nearest_variants",
             "real_calibrated_scores",
+            "real_calibrated_variants",
         ],
         "autoencoder": [
             "at_input_size",

@@ -27,6 +27,7 @@ its labelled neighbour. All functions are pure: arrays in, arrays (or tables) ou
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -53,11 +54,18 @@ PATCH_AGGREGATES = {
 }
 #: Shifts (pixels of the pixel space) of `shift_calibrated_scores`: candidates of the selection.
 SHIFTS = (1, 2)
+_TINY = np.finfo(np.float64).tiny
 #: Largest shift (pixels of the pixel space) over which `aligned_nearest_scores` takes the
 #: minimum: candidates of the selection (0: intensity window only).
 ALIGN_SHIFTS = (0, 1)
-#: How `real_calibrated_scores` sets the two distances against each other: candidates.
-REAL_CALIBRATIONS = ("difference", "log_ratio")
+#: How `real_calibrated_scores` sets the distance to the nearest other real image against that
+#: to the nearest generated one: candidates of the selection.
+REAL_CALIBRATIONS = {
+    "difference": lambda d_real, d_gen: d_real - d_gen,
+    "log_ratio": lambda d_real, d_gen: (
+        np.log(np.maximum(d_real, _TINY)) - np.log(np.maximum(d_gen, _TINY))
+    ),
+}
 #: Working memory of one chunk of a distance matrix, in MiB.
 WORKING_MEMORY = 256
 
@@ -258,6 +266,38 @@ def _window_normalised(rows: np.ndarray) -> np.ndarray:
     return centred / np.where(norms > 0, norms, 1.0)
 
 
+def aligned_nearest_variants(
+    query: np.ndarray, generated: np.ndarray, shifts: Sequence[int] = ALIGN_SHIFTS
+) -> dict[int, np.ndarray]:
+    """`aligned_nearest_scores` at every largest shift of ``shifts``, each move's nearest
+    distance computed once (a larger shift's minimum includes every smaller one's moves)."""
+    query = _as_2d(query, "query")
+    largest = max(shifts)
+    side = math.isqrt(query.shape[1])
+    if largest and side * side != query.shape[1]:
+        raise InputError(
+            f"aligned nearest: features of {query.shape[1]} values are no square image; run it "
+            "in a pixel space (backbone 'pixels')"
+        )
+    generated = _window_normalised(_as_2d(generated, "generated"))
+
+    def moved(move: tuple[int, int]) -> np.ndarray:
+        if move == (0, 0):
+            return query
+        images = query.reshape(len(query), side, side)
+        return np.roll(images, move, axis=(1, 2)).reshape(len(query), -1)
+
+    steps = range(-largest, largest + 1)
+    distances = {
+        move: nearest_distances(_window_normalised(moved(move)), generated)
+        for move in itertools.product(steps, steps)
+    }
+    return {
+        shift: -np.min([d for m, d in distances.items() if max(map(abs, m)) <= shift], axis=0)
+        for shift in shifts
+    }
+
+
 def aligned_nearest_scores(
     query: np.ndarray, generated: np.ndarray, *, shift: int = 1
 ) -> np.ndarray:
@@ -266,22 +306,26 @@ def aligned_nearest_scores(
     (`_window_normalised`). A generator reproduces a training slice up to a slight shift and a
     different intensity window; a raw pixel distance counts both as difference, so a copy can
     look farther than an unrelated slice of the same level. Label free."""
-    query = _as_2d(query, "query")
-    side = math.isqrt(query.shape[1])
-    if shift and side * side != query.shape[1]:
+    return aligned_nearest_variants(query, generated, (shift,))[shift]
+
+
+def real_calibrated_variants(
+    query: np.ndarray,
+    generated: np.ndarray,
+    real: np.ndarray,
+    query_keys: Sequence,
+    real_keys: Sequence,
+) -> dict[str, np.ndarray]:
+    """`real_calibrated_scores` under every calibration of `REAL_CALIBRATIONS`, from one pair
+    of nearest distances."""
+    d_gen = nearest_distances(query, generated)
+    d_real = nearest_distances(query, real, exclude_same=(query_keys, real_keys))
+    if not np.isfinite(d_real).all():
         raise InputError(
-            f"aligned nearest: features of {query.shape[1]} values are no square image; run it "
-            "in a pixel space (backbone 'pixels')"
+            "real calibration: an image has no real image outside its group; it needs real "
+            "images of at least two groups"
         )
-    generated = _window_normalised(_as_2d(generated, "generated"))
-    images = query.reshape(len(query), side, side) if shift else None
-    best = nearest_distances(_window_normalised(query), generated)
-    for dy in range(-shift, shift + 1):
-        for dx in range(-shift, shift + 1):
-            if dy or dx:
-                moved = np.roll(images, (dy, dx), axis=(1, 2)).reshape(len(query), -1)
-                best = np.minimum(best, nearest_distances(_window_normalised(moved), generated))
-    return -best
+    return {name: calibrate(d_real, d_gen) for name, calibrate in REAL_CALIBRATIONS.items()}
 
 
 def real_calibrated_scores(
@@ -300,18 +344,10 @@ def real_calibrated_scores(
     is unremarkable. Unlike GAN-Leaks' reference, ``real`` is every real image of the split,
     used or not, so no label enters the score and no labelled neighbour can give one away."""
     if calibration not in REAL_CALIBRATIONS:
-        raise InputError(f"unknown calibration {calibration!r}; use one of {REAL_CALIBRATIONS}")
-    d_gen = nearest_distances(query, generated)
-    d_real = nearest_distances(query, real, exclude_same=(query_keys, real_keys))
-    if not np.isfinite(d_real).all():
         raise InputError(
-            "real calibration: an image has no real image outside its group; it needs real "
-            "images of at least two groups"
+            f"unknown calibration {calibration!r}; use one of {tuple(REAL_CALIBRATIONS)}"
         )
-    if calibration == "difference":
-        return d_real - d_gen
-    tiny = np.finfo(np.float64).tiny
-    return np.log(np.maximum(d_real, tiny)) - np.log(np.maximum(d_gen, tiny))
+    return real_calibrated_variants(query, generated, real, query_keys, real_keys)[calibration]
 
 
 def _neighbour_fractions(

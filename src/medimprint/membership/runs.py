@@ -23,14 +23,14 @@ from medimprint.membership.attacks import (
     PATCH_AGGREGATES,
     REAL_CALIBRATIONS,
     SHIFTS,
-    aligned_nearest_scores,
+    aligned_nearest_variants,
     domias_scores,
     epsilon_candidates,
     gan_leaks_scores,
     monte_carlo_variants,
     patch_leaks_scores,
     rank_epsilons,
-    real_calibrated_scores,
+    real_calibrated_variants,
     shift_calibrated_scores,
 )
 from medimprint.membership.decisions import (
@@ -56,10 +56,16 @@ from medimprint.names import (
     runs_in,
 )
 
-#: Label-free image attacks with a shift setting: (scores, the shifts offered, the deciding one).
+#: Label-free image attacks with a shift setting: (their scores at every shift offered, by
+#: shift; the shift that decides the run).
 SHIFTED = {
-    "shift_calibrated": (shift_calibrated_scores, SHIFTS, SHIFTS[0]),
-    "aligned_nearest": (aligned_nearest_scores, ALIGN_SHIFTS, ALIGN_SHIFTS[-1]),
+    "shift_calibrated": (
+        lambda query, generated: {
+            shift: shift_calibrated_scores(query, generated, shift=shift) for shift in SHIFTS
+        },
+        SHIFTS[0],
+    ),
+    "aligned_nearest": (aligned_nearest_variants, ALIGN_SHIFTS[-1]),
 }
 
 
@@ -123,32 +129,26 @@ def run_attack(
         }
         setting = "agg=mean"
     elif attack in SHIFTED:
-        score, shifts, deciding = SHIFTED[attack]
-        variants = {
-            f"shift={shift}": (
-                score(splits.train_x, gen, shift=shift),
-                score(splits.test_x, gen_test, shift=shift),
-            )
-            for shift in shifts
-        }
+        score_variants, deciding = SHIFTED[attack]
+        train_all, test_all = (
+            score_variants(splits.train_x, gen),
+            score_variants(splits.test_x, gen_test),
+        )
+        variants = {f"shift={shift}": (train_all[shift], test_all[shift]) for shift in train_all}
         setting = f"shift={deciding}"
     elif attack == "real_calibrated":
         # each split against its own real images, labels unread, leaving out each one's group
-        own = {
-            split: (x, ids_ if groups is None else group_keys(groups, ids_))
-            for split, x, ids_ in (
-                ("train", splits.train_x, train["id"].to_numpy()),
-                ("test", splits.test_x, np.asarray(test)),
-            )
-        }
+        split_scores = []
+        for x, generated, ids_ in (
+            (splits.train_x, gen, train["id"].to_numpy()),
+            (splits.test_x, gen_test, np.asarray(test)),
+        ):
+            keys = ids_ if groups is None else group_keys(groups, ids_)
+            split_scores.append(real_calibrated_variants(x, generated, x, keys, keys))
         variants = {
-            f"calibration={c}": tuple(
-                real_calibrated_scores(x, g, x, k, k, calibration=c)
-                for (x, k), g in ((own["train"], gen), (own["test"], gen_test))
-            )
-            for c in REAL_CALIBRATIONS
+            f"calibration={c}": tuple(s[c] for s in split_scores) for c in REAL_CALIBRATIONS
         }
-        setting = f"calibration={REAL_CALIBRATIONS[0]}"
+        setting = "calibration=difference"
     else:
         attack_fn = gan_leaks_scores if attack == "gan_leaks" else domias_scores
         variants = {
