@@ -55,9 +55,9 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from medimprint.membership.attacks import (
-    aligned_nearest_variants, choose_epsilon, domias_scores, gan_leaks_scores,
-    monte_carlo_scores, real_calibrated_variants,
+    choose_epsilon, domias_scores, gan_leaks_scores, monte_carlo_scores,
 )
+from medimprint.membership.calibrations import aligned_nearest_variants, real_calibrated_variants
 from medimprint.membership.regions import RegionSetup, cluster_centroids
 from medimprint.names import REGION_KS
 args = json.loads(sys.argv[1])

@@ -254,25 +254,6 @@ def test_patch_leaks_finds_a_block_memorised_alone():
         image_patches(np.zeros((2, 2048)), 8)
 
 
-def test_shift_calibration_tells_a_reproduced_slice_from_an_aligned_one():
-    """Slices share an aligned layout (a bright disc); the generator reproduces some slices
-    exactly. Those are far nearer to the generated set than their shifted copies are; slices
-    it never saw are not, and no reference image is needed."""
-    from medimprint.membership.attacks import shift_calibrated_scores
-
-    rng = np.random.default_rng(4)
-    yy, xx = np.mgrid[:16, :16]
-    disc = ((yy - 8) ** 2 + (xx - 8) ** 2 < 30).astype(float)
-    slices = disc + 0.3 * rng.random((40, 16, 16))
-    members, others = slices[:20].reshape(20, -1), slices[20:].reshape(20, -1)
-    generated = np.vstack([members, (disc + 0.3 * rng.random((100, 16, 16))).reshape(100, -1)])
-    scores = shift_calibrated_scores(np.vstack([members, others]), generated)
-    labels = np.repeat([1, 0], 20)
-    assert auc(labels, scores) > 0.95
-    with pytest.raises(InputError, match="no square image"):
-        shift_calibrated_scores(np.zeros((2, 12)), np.zeros((3, 12)))
-
-
 @pytest.mark.parametrize("method", [mean_mse_scores, ssim_scores])
 def test_method_b_scores_a_training_map_as_a_new_one(method):
     """With groups, a training map's score equals its score as a query against the training

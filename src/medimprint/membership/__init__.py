@@ -3,11 +3,11 @@
 Modules: `decisions` (scores to decisions and submissions, shared by every method), `metrics`
 (AUC, F1, kappa, TPR at low FPR with grouped intervals), `regions` (the paper's method A:
 distances to clusters of generated images), `autoencoder` and `error_maps` (the paper's method
-B: reconstruction errors and their decisions), `attacks` (GAN-Leaks, patches, shift
-calibration, Monte Carlo, DOMIAS, the aligned nearest neighbour, the real-image calibration),
-`ensemble` (a rank average of attacks), `runs` (method B and
-the attacks run on a dataset), `controls` (what an attack must beat, and the check of the
-groups), `selection` (the run a dataset recommends, and its honest estimate).
+B: reconstruction errors and their decisions), `attacks` (GAN-Leaks, patches, Monte Carlo,
+DOMIAS), `calibrations` (label-free calibrations of the nearest neighbour: shifted copies,
+alignment, the real images' own spacing), `ensemble` (a rank average of attacks), `runs`
+(method B and the attacks run on a dataset), `controls` (what an attack must beat, and the
+check of the groups), `selection` (the run a dataset recommends, and its honest estimate).
 """
 
 from medimprint._lazy import lazy_exports
@@ -21,7 +21,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "gan_leaks_scores",
             "image_patches",
             "patch_leaks_scores",
-            "shift_calibrated_scores",
             "monte_carlo_scores",
             "choose_epsilon",
             "rank_epsilons",
@@ -30,6 +29,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "scott_bandwidth",
             "gaussian_log_density",
             "domias_scores",
+        ],
+        "calibrations": [
+            "shift_calibrated_scores",
             "aligned_nearest_scores",
             "aligned_nearest_variants",
             "real_calibrated_scores",

@@ -18,18 +18,20 @@ import pandas as pd
 
 from medimprint.errors import InputError
 from medimprint.membership.attacks import (
-    ALIGN_SHIFTS,
     EPSILON_QUANTILES,
     PATCH_AGGREGATES,
-    REAL_CALIBRATIONS,
-    SHIFTS,
-    aligned_nearest_variants,
     domias_scores,
     epsilon_candidates,
     gan_leaks_scores,
     monte_carlo_variants,
     patch_leaks_scores,
     rank_epsilons,
+)
+from medimprint.membership.calibrations import (
+    ALIGN_SHIFTS,
+    REAL_CALIBRATIONS,
+    SHIFTS,
+    aligned_nearest_variants,
     real_calibrated_variants,
     shift_calibrated_scores,
 )

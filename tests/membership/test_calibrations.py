@@ -1,6 +1,6 @@
-"""The label-free attacks of issue 22: each finds what its idea says a generator leaks where the
-plain nearest neighbour misses it, and stays at chance under a null generator (20 seeds,
-intervals over whole blocks of slices)."""
+"""The label-free calibrations of the nearest neighbour: each finds what its idea says a
+generator leaks where the plain nearest neighbour misses it, and the new ones stay at chance
+under a null generator (20 seeds, intervals over whole blocks of slices)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from medimprint.errors import InputError
-from medimprint.membership.attacks import (
+from medimprint.membership.attacks import nearest_distances
+from medimprint.membership.calibrations import (
     aligned_nearest_scores,
-    nearest_distances,
     real_calibrated_scores,
+    shift_calibrated_scores,
 )
 from medimprint.membership.metrics import auc
 from medimprint.membership.runs import run_attack
@@ -24,6 +25,23 @@ SIDE = 12
 def _slices(rng: np.random.Generator, n: int) -> np.ndarray:
     """Smooth random ``SIDE`` x ``SIDE`` images: structure a shift changes."""
     return np.stack([gaussian_filter(rng.normal(size=(SIDE, SIDE)), 1.5) for _ in range(n)])
+
+
+def test_shift_calibration_tells_a_reproduced_slice_from_an_aligned_one():
+    """Slices share an aligned layout (a bright disc); the generator reproduces some slices
+    exactly. Those are far nearer to the generated set than their shifted copies are; slices
+    it never saw are not, and no reference image is needed."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:16, :16]
+    disc = ((yy - 8) ** 2 + (xx - 8) ** 2 < 30).astype(float)
+    slices = disc + 0.3 * rng.random((40, 16, 16))
+    members, others = slices[:20].reshape(20, -1), slices[20:].reshape(20, -1)
+    generated = np.vstack([members, (disc + 0.3 * rng.random((100, 16, 16))).reshape(100, -1)])
+    scores = shift_calibrated_scores(np.vstack([members, others]), generated)
+    labels = np.repeat([1, 0], 20)
+    assert auc(labels, scores) > 0.95
+    with pytest.raises(InputError, match="no square image"):
+        shift_calibrated_scores(np.zeros((2, 12)), np.zeros((3, 12)))
 
 
 def test_aligned_nearest_finds_shifted_rewindowed_copies_the_raw_distance_misses():
