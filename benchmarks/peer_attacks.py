@@ -51,6 +51,10 @@ COMPONENTS = 10
 #: A TPR at 1% FPR needs this many not-used images to be one.
 MIN_NOT_USED = 100
 N_BOOT = 1000
+#: The columns of a run's per-image table (the workflow's ``{run}.tsv``).
+RUN_COLUMNS = ("id", "split", "label", "score", "used")
+#: The answer's per-image table, under ``membership/``.
+ANSWER = "selected_scores.tsv"
 
 
 def domias_runs(query: np.ndarray, generated: np.ndarray, reference: np.ndarray, seed: int):
@@ -79,19 +83,26 @@ def domias_runs(query: np.ndarray, generated: np.ndarray, reference: np.ndarray,
     return out
 
 
+def test_scores(path: Path, test_ids: list[str]) -> np.ndarray | None:
+    """A run table's scores of the test images in ``test_ids`` order, or None for a table
+    that is no run's (`RUN_COLUMNS`) or holds no scores of exactly those images."""
+    table = pd.read_csv(path, sep="\t", dtype={"id": str})
+    if not set(RUN_COLUMNS) <= set(table.columns):
+        return None
+    scores = table[table["split"] == "test"].set_index("id")["score"]
+    if len(scores) != len(test_ids) or not scores.index.isin(test_ids).all():
+        return None
+    return scores.loc[test_ids].to_numpy(dtype=float)
+
+
 def workflow_runs(folder: Path, test_ids: list[str]) -> dict[str, np.ndarray]:
-    """``{run: test scores}`` of every run table under the dataset's ``membership/`` folder."""
+    """``{run: test scores}`` of every run table under the dataset's ``membership/`` folder
+    but the answer's, shown apart."""
     out: dict[str, np.ndarray] = {}
     for path in sorted(folder.rglob("*.tsv")):
-        if path.name == "selected_scores.tsv":  # the answer, shown as such
-            continue
-        table = pd.read_csv(path, sep="\t", dtype={"id": str})
-        if not {"id", "split", "label", "score", "used"} <= set(table.columns):
-            continue
-        scores = table[table["split"] == "test"].set_index("id")["score"]
-        if scores.index.isin(test_ids).all() and len(scores) == len(test_ids):
-            name = path.relative_to(folder).with_suffix("").as_posix()
-            out[name] = scores.loc[test_ids].to_numpy(dtype=float)
+        scores = None if path.name == ANSWER else test_scores(path, test_ids)
+        if scores is not None:
+            out[path.relative_to(folder).with_suffix("").as_posix()] = scores
     return out
 
 
@@ -125,10 +136,8 @@ def dataset_table(results: Path, dataset: str, root: Path, seed: int) -> pd.Data
     runs = {"naive: nearest generated, 64 px": -nearest_distances(query, gen)}
     runs |= domias_runs(query, gen, ref, seed)
     folder = results / dataset / "membership"
-    answer = pd.read_csv(folder / "selected_scores.tsv", sep="\t", dtype={"id": str})
-    answer = answer[answer["split"] == "test"].set_index("id")["score"]
     chosen = pd.read_csv(folder / "selected.tsv", sep="\t").iloc[0]["run"]
-    runs[f"answer ({chosen})"] = answer.loc[test.index].to_numpy(dtype=float)
+    runs[f"answer ({chosen})"] = test_scores(folder / ANSWER, test.index.tolist())
     runs |= {f"run {k}": v for k, v in workflow_runs(folder, test.index.tolist()).items()}
     rows = [{"method": name, **figures(labels, s, groups)} for name, s in runs.items()]
     table = pd.DataFrame(rows)
