@@ -22,6 +22,7 @@ from fresh_process import measure
 CODE = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
+from medimprint.data.views import MembershipView
 from medimprint.membership.selection import BASELINE, candidate_table, select
 args = json.loads(sys.argv[1])
 n, c = args["images"], args["candidates"]
@@ -37,7 +38,7 @@ tables = [candidate_table(f"c{j}", ids, rng.normal(size=n) + (labels if j == 0 e
 tables.append(candidate_table(BASELINE, ids, rng.normal(size=n), test, rng.normal(size=len(test))))
 candidates = pd.concat(tables, ignore_index=True)
 start = time.perf_counter()
-chosen = select(candidates, train, test, None, groups, n_boot=1000)
+chosen = select(candidates, MembershipView(train, test, groups=groups), n_boot=1000)
 seconds = time.perf_counter() - start
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": rss, "chosen": chosen.choice.candidate}))

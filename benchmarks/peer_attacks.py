@@ -36,12 +36,13 @@ import yaml
 from membership_answer import true_groups
 from sklearn.decomposition import PCA
 
-from medimprint.data.groups import load_pixels, read_groups
+from medimprint.data.groups import read_groups
 from medimprint.data.manifest import read_manifest
+from medimprint.data.views import generated_ids
 from medimprint.evaluation import bootstrap_interval
-from medimprint.membership.attacks import nearest_distances
-from medimprint.membership.decisions import generated_ids
+from medimprint.features.extractors import load_pixels
 from medimprint.membership.metrics import auc, tpr_at_fpr
+from medimprint.neighbours import nearest_distances
 from medimprint.report.tables import format_value
 
 #: Side of the pixel space the peers and the naive attack see.

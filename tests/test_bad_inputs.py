@@ -42,12 +42,10 @@ from PIL import Image
 from medimprint.config import check_config, check_schema
 from medimprint.data.manifest import read_manifest
 from medimprint.data.validation import ingest
+from medimprint.data.views import training_labels
 from medimprint.errors import InputError
-from medimprint.membership.decisions import (
-    cross_validated_decisions,
-    feature_splits,
-    training_labels,
-)
+from medimprint.membership.folds import cross_validated_decisions
+from medimprint.membership.splits import feature_splits
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 TEST_CONFIG = REPO / "config" / "test.yaml"

@@ -6,23 +6,21 @@ import inspect
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
 from skimage.metrics import structural_similarity
 from sklearn.neighbors import KernelDensity
 
 from medimprint.errors import InputError
-from medimprint.membership import attacks
 from medimprint.membership.attacks import (
     choose_epsilon,
     domias_scores,
     gan_leaks_scores,
     gaussian_log_density,
     monte_carlo_scores,
-    nearest_distances,
 )
 from medimprint.membership.ensemble import choose_ensemble, rank_average
 from medimprint.membership.error_maps import mean_mse_scores, ssim_scores
 from medimprint.membership.metrics import auc
+from medimprint.neighbours import nearest_distances
 
 
 def _toy(memorised: bool, n: int = 60, d: int = 16, seed: int = 0) -> dict:
@@ -76,24 +74,6 @@ def test_reference_leave_one_out_matters(attack):
     unfair = attack(*args, [f"other{i}" for i in range(len(toy["reference"]))])
     assert abs(auc(toy["labels"], fair) - 0.5) < 0.2
     assert auc(toy["labels"], unfair) > 0.9
-
-
-def test_nearest_distances_chunked_equal_brute_force_and_leave_one_out(monkeypatch):
-    monkeypatch.setattr(attacks, "WORKING_MEMORY", 0.01)  # a few rows per chunk
-    rng = np.random.default_rng(1)
-    query, reference = rng.normal(size=(50, 8)), rng.normal(size=(300, 8))
-    brute = cdist(query, reference)
-    np.testing.assert_allclose(nearest_distances(query, reference), brute.min(axis=1))
-
-    ids = [f"r{i}" for i in range(300)]
-    loo = nearest_distances(reference, reference, exclude_same=(ids, ids))
-    own = cdist(reference, reference)
-    assert nearest_distances(reference, reference).max() == 0.0  # without: itself at 0
-    assert loo.min() > 0
-    np.testing.assert_allclose(loo, np.sort(own, axis=1)[:, 1])
-    # Only rows whose id is in the reference set leave a row out.
-    mixed = nearest_distances(reference[:2], reference, exclude_same=(["r0", "new"], ids))
-    assert mixed[0] == pytest.approx(loo[0]) and mixed[1] == 0.0
 
 
 def test_gaussian_log_density_matches_kernel_density_and_leaves_self_out():

@@ -10,7 +10,6 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from medimprint.errors import InputError
-from medimprint.membership.attacks import nearest_distances
 from medimprint.membership.calibrations import (
     aligned_nearest_scores,
     real_calibrated_scores,
@@ -18,6 +17,7 @@ from medimprint.membership.calibrations import (
 )
 from medimprint.membership.metrics import auc
 from medimprint.membership.runs import run_attack
+from medimprint.neighbours import nearest_distances
 
 SIDE = 12
 

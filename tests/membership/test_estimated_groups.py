@@ -13,13 +13,13 @@ from audits import attack_candidates, noise_candidates
 from sklearn.metrics import adjusted_rand_score
 
 from medimprint.data.groups import groups_by_id, segment_levels
+from medimprint.data.views import MembershipView, real_test_ids, training_labels
 from medimprint.membership.controls import (
     check_passed,
     checked_groups,
     neighbour_check,
     run_controls,
 )
-from medimprint.membership.decisions import real_test_ids, real_test_labels, training_labels
 from medimprint.membership.selection import (
     BASELINE,
     LEAKAGE_SHOWN,
@@ -165,10 +165,7 @@ def _audit(seed: int, *, memorise: bool, noise: int = 20, given_groups: bool = F
     tables.append(scores_candidate(BASELINE, controls["nearest_generated"].scores))
     chosen = select(
         pd.concat(tables, ignore_index=True),
-        train,
-        test,
-        real_test_labels(manifest),
-        groups,
+        MembershipView.of(manifest, groups),
         given_groups=given_groups,
         groups_at_chance=check_passed(check),
         n_boot=100,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import best_threshold, cross_validated_decisions, submission
+from medimprint.membership.folds import best_threshold, cross_validated_decisions
 from medimprint.membership.metrics import evaluate, tpr_at_fpr
 from medimprint.membership.regions import (
     RegionSetup,
@@ -16,6 +16,7 @@ from medimprint.membership.regions import (
     cluster_centroids,
     run_regions,
 )
+from medimprint.membership.submissions import submission
 
 
 def test_best_threshold_maximises_f1_between_scores():
@@ -184,7 +185,7 @@ def test_selection_uses_training_scores_only():
 
 
 def test_regions_table_has_the_papers_layout():
-    from medimprint.report.tables import membership_selection_table, regions_table
+    from medimprint.report.tables import best_region_table, regions_table
 
     table = regions_table(_metrics_rows())
     assert table.index.names == ["crop", "features", "method", "distance"]
@@ -192,7 +193,7 @@ def test_regions_table_has_the_papers_layout():
     assert row[("db1", "k")] == "10" and row[("db2", "F1 test")] == "0.500"
     assert row[("average", "F1 train (CV)")] == "0.650"  # mean of 0.6 and 0.7
     assert row[("db2", "F1 all used")] == "0.500"  # beside every test F1
-    chosen = membership_selection_table(_metrics_rows(), "regions")
+    chosen = best_region_table(_metrics_rows(), "regions")
     assert chosen.loc["db1", "f1_train (in-sample, after selection)"] == "0.600 [0.500, 0.700]"
 
 
@@ -219,14 +220,15 @@ def test_membership_figures_have_one_panel_per_run_and_group():
 
 
 def test_decide_with_a_methods_own_rule_applies_it_to_both_splits():
+    from medimprint.data.views import MembershipView
     from medimprint.membership.decisions import decide
 
     train = pd.DataFrame({"id": ["a", "b", "c", "d"], "label": [1, 0, 1, 0]})
     truth = pd.Series([1, 0], index=["x", "y"])
+    view = MembershipView(train, ["y", "x"], truth)
     run = decide(
-        train, np.array([0.5, -1.0, -0.2, 0.3]), ["y", "x"], np.array([0.1, -0.1]), truth,
-        threshold=0.0, n_boot=0,
-    )  # fmt: skip
+        view, np.array([0.5, -1.0, -0.2, 0.3]), np.array([0.1, -0.1]), threshold=0.0, n_boot=0
+    )
     assert run.scores["used"].tolist() == [1, 0, 0, 1, 1, 0]
     assert run.scores["label"].tolist() == ["1", "0", "1", "0", "0", "1"]  # test labels by id
     assert run.metrics["f1_test"][0] == 0.0 and run.threshold == 0.0

@@ -10,18 +10,13 @@ import pytest
 from audits import attack_candidates, noise_candidates
 
 from medimprint.data.groups import pattern_groups, read_group_file
+from medimprint.data.views import MembershipView, real_test_ids, real_test_labels, training_labels
 from medimprint.errors import InputError
 from medimprint.evaluation import bootstrap_interval
 from medimprint.membership.attacks import gan_leaks_scores
 from medimprint.membership.controls import run_controls
-from medimprint.membership.decisions import (
-    cv_auc,
-    decide,
-    grouped_folds,
-    real_test_ids,
-    real_test_labels,
-    training_labels,
-)
+from medimprint.membership.decisions import decide
+from medimprint.membership.folds import cv_auc, grouped_folds
 from medimprint.membership.metrics import auc, tpr_at_fpr
 from medimprint.membership.runs import run_attack
 from medimprint.membership.selection import (
@@ -88,7 +83,7 @@ def _audit(seed: int, *, memorise: bool, noise: int = 30, n_groups: int = N_GROU
     tables.append(scores_candidate(BASELINE, controls["nearest_generated"].scores))
     candidates = pd.concat(tables, ignore_index=True)
     truth = real_test_labels(manifest)
-    chosen = select(candidates, train, test, truth, groups, n_boot=200, seed=seed)
+    chosen = select(candidates, MembershipView(train, test, truth, groups), n_boot=200, seed=seed)
     group_table = pd.DataFrame({"id": groups.index, "group": groups.to_numpy(), "source": "file"})
     row = summary(
         "sim", chosen, {name: run.metrics for name, run in controls.items()}, group_table
@@ -177,9 +172,8 @@ def _choices(manifest: pd.DataFrame, features: pd.DataFrame, groups: pd.Series) 
     out["method_b"] = b.scores["used"].tolist()
     ensemble, subsets = run_ensemble(manifest, scores, groups=groups, n_boot=0)
     out["ensemble"] = (subsets.to_dict("list"), ensemble.scores["used"].tolist())
-    train, test = training_labels(manifest), real_test_ids(manifest)
     candidates = pd.concat(tables, ignore_index=True)
-    chosen = select(candidates, train, test, real_test_labels(manifest), groups, n_boot=0)
+    chosen = select(candidates, MembershipView.of(manifest, groups), n_boot=0)
     out["answer"] = (chosen.choice, chosen.scores["used"].tolist(), chosen.nested.chosen)
     out["has_test_metrics"] = "auc_test" in chosen.metrics
     return out
@@ -309,7 +303,7 @@ def test_decide_with_groups_reports_cv_auc_and_all_used_f1():
     manifest, features, groups = _world(1, memorise=True)
     train = training_labels(manifest)
     scores = -np.linalg.norm(features.loc[train["id"]].to_numpy(), axis=1)
-    run = decide(train, scores, [], np.empty(0), None, groups=groups, n_boot=10)
+    run = decide(MembershipView(train, [], groups=groups), scores, np.empty(0), n_boot=10)
     assert run.metrics["f1_all_used_train"][0] == pytest.approx(2 * 0.5 / 1.5)
     folds = cv_auc(scores, train["label"].to_numpy(), groups=groups.loc[train["id"]].to_numpy())
     assert run.metrics["cv_auc_train"][0] == pytest.approx(folds[0])
@@ -342,7 +336,7 @@ def test_a_class_in_one_group_gives_no_cross_validated_figures_but_a_run():
     test = real_test_ids(manifest)
     test_scores = -np.linalg.norm(features.loc[test].to_numpy(), axis=1)
     with pytest.warns(UserWarning, match="no cross-validated training decisions"):
-        run = decide(train, scores, test, test_scores, None, groups=groups, n_boot=10)
+        run = decide(MembershipView(train, test, groups=groups), scores, test_scores, n_boot=10)
     assert np.isnan(run.metrics["f1_train"][0]) and np.isnan(run.metrics["cv_auc_train"][0])
     assert not np.isnan(run.metrics["auc_train"][0])
     table = pd.concat(
@@ -351,7 +345,7 @@ def test_a_class_in_one_group_gives_no_cross_validated_figures_but_a_run():
             candidate_table(BASELINE, train["id"], -scores, test, -test_scores),
         ]
     )
-    chosen = select(table, train, test, None, groups, n_boot=10)
+    chosen = select(table, MembershipView(train, test, groups=groups), n_boot=10)
     assert chosen.nested is None and "auc_nested" not in chosen.metrics
     assert chosen.choice.candidate == BASELINE  # no choice among candidates
     assert "1 labelled groups" in chosen.withheld and chosen.groups_per_class == (1, 1)
@@ -364,4 +358,4 @@ def test_a_class_in_one_group_gives_no_cross_validated_figures_but_a_run():
     assert verdict((0.45, 0.30, 0.49), (0.2, 0.1, 0.25)) != LEAKAGE_SHOWN  # below chance
     tiny = train.iloc[[0, 1, -1]]  # one not-used image: the data must change, not the method
     with pytest.raises(InputError, match="at least 2 used and 2 not-used"):
-        decide(tiny, scores[[0, 1, -1]], [], np.empty(0), None, n_boot=0)
+        decide(MembershipView(tiny, []), scores[[0, 1, -1]], np.empty(0), n_boot=0)

@@ -8,17 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medimprint.data.views import MembershipView, real_test_labels
 from medimprint.membership.controls import run_controls
-from medimprint.membership.decisions import (
-    feature_splits,
-    real_test_ids,
-    real_test_labels,
-    training_labels,
-    transferred_threshold,
-)
+from medimprint.membership.decisions import transferred_threshold
 from medimprint.membership.metrics import auc
 from medimprint.membership.regions import RegionSetup, run_regions
 from medimprint.membership.runs import run_attack
+from medimprint.membership.splits import feature_splits
 
 DIM = 12
 
@@ -129,10 +125,10 @@ def test_the_answer_transfers_its_threshold_by_rank():
     )
     controls = run_controls(manifest, features, groups, n_boot=0)
     candidates = scores_candidate(BASELINE, controls["nearest_generated"].scores)
-    train, test = training_labels(manifest), real_test_ids(manifest)
-    chosen = select(
-        candidates, train, test, real_test_labels(manifest), groups, transfer=True, n_boot=0
-    )
+    view = MembershipView.of(manifest, groups)
+    assert view.test_generator
+    train, test = view.train, view.test
+    chosen = select(candidates, view, n_boot=0)
     assert chosen.nested is not None and chosen.choice.candidate == BASELINE
     raw = controls["nearest_generated"].scores.set_index("id").loc[train["id"], "score"]
     share = float((raw >= chosen.choice.threshold).mean())

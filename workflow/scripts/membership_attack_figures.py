@@ -4,7 +4,7 @@ curve and error-map examples, for the report."""
 from medimprint.data.manifest import read_manifest
 from medimprint.io import read_table
 from medimprint.membership.autoencoder import load_checkpoint, training_examples
-from medimprint.report.attribution_figures import save_figure
+from medimprint.report.figures import save_figure
 from medimprint.report.membership_figures import error_examples, roc_figure, training_curve
 from medimprint.runtime.jobs import job
 

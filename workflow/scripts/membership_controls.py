@@ -2,12 +2,13 @@
 
 import pandas as pd
 
-from medimprint.data.groups import load_pixels, read_groups
+from medimprint.data.groups import read_groups
 from medimprint.data.manifest import read_manifest
 from medimprint.evaluation import metric_rows
+from medimprint.features.extractors import load_pixels
 from medimprint.io import write_table
 from medimprint.membership.controls import run_controls
-from medimprint.membership.decisions import write_run
+from medimprint.membership.submissions import write_run
 from medimprint.names import CONTROLS, control_run_id
 from medimprint.runtime.jobs import job
 

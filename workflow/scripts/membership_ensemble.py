@@ -4,8 +4,8 @@ from medimprint.data.groups import read_groups
 from medimprint.data.manifest import read_manifest
 from medimprint.evaluation import metric_rows
 from medimprint.io import read_table, write_table
-from medimprint.membership.decisions import write_run
 from medimprint.membership.runs import run_ensemble
+from medimprint.membership.submissions import write_run
 from medimprint.names import ENSEMBLE_RUN
 from medimprint.runtime.jobs import job
 

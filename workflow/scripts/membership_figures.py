@@ -2,7 +2,7 @@
 training split, and F1 against k for every run."""
 
 from medimprint.evaluation import read_metrics
-from medimprint.report.attribution_figures import save_figure
+from medimprint.report.figures import save_figure
 from medimprint.report.membership_figures import auc_against_k, region_figure_data, score_histograms
 from medimprint.runtime.jobs import job
 

@@ -3,8 +3,8 @@ pattern, else estimated from the slices; and their check by the labelled-neighbo
 
 import pandas as pd
 
-from medimprint.data.groups import load_pixels
 from medimprint.data.manifest import read_manifest
+from medimprint.features.extractors import load_pixels
 from medimprint.io import write_table
 from medimprint.membership.controls import checked_groups
 from medimprint.runtime.jobs import job

@@ -6,8 +6,8 @@ from medimprint.data.groups import read_groups
 from medimprint.data.manifest import read_manifest
 from medimprint.evaluation import metric_rows
 from medimprint.io import read_store, write_table
-from medimprint.membership.decisions import write_run
 from medimprint.membership.runs import run_reconstruction
+from medimprint.membership.submissions import write_run
 from medimprint.names import RECONSTRUCTION_RUNS, reconstruction_run_id
 from medimprint.runtime.jobs import job
 

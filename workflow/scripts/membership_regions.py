@@ -8,8 +8,8 @@ from medimprint.data.manifest import read_manifest
 from medimprint.evaluation import metric_rows
 from medimprint.features.stores import read_features
 from medimprint.io import write_table
-from medimprint.membership.decisions import write_run
 from medimprint.membership.regions import RegionSetup, run_regions
+from medimprint.membership.submissions import write_run
 from medimprint.names import DISTANCES, region_run_id
 from medimprint.runtime.jobs import job
 

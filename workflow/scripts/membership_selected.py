@@ -5,16 +5,10 @@ import pandas as pd
 
 from medimprint.data.groups import ESTIMATED, groups_by_id
 from medimprint.data.manifest import read_manifest
+from medimprint.data.views import MembershipView
 from medimprint.evaluation import read_metrics, run_metrics
 from medimprint.io import read_table, write_table
 from medimprint.membership.controls import check_passed
-from medimprint.membership.decisions import (
-    has_test_generator,
-    real_test_ids,
-    real_test_labels,
-    training_labels,
-    write_run,
-)
 from medimprint.membership.selection import (
     BASELINE,
     nested_folds,
@@ -22,8 +16,9 @@ from medimprint.membership.selection import (
     select,
     summary,
 )
+from medimprint.membership.submissions import write_run
 from medimprint.names import CONTROLS, control_run_id
-from medimprint.report.attribution_figures import save_figure
+from medimprint.report.figures import save_figure
 from medimprint.report.membership_figures import roc_figure
 from medimprint.runtime.jobs import job
 
@@ -44,13 +39,9 @@ with job(snakemake) as log:
     )
     chosen = select(
         candidates,
-        training_labels(manifest),
-        real_test_ids(manifest),
-        real_test_labels(manifest),
-        groups_by_id(groups_table),
+        MembershipView.of(manifest, groups_by_id(groups_table)),
         given_groups=str(groups_table["source"].iloc[0]) != ESTIMATED,
         groups_at_chance=check_passed(read_table(snakemake.input.groups_check)),
-        transfer=has_test_generator(manifest),
         folds=params.folds,
         seed=params.seed,
         n_boot=params.n_boot,

@@ -3,7 +3,7 @@ masks) and overlays of its masks on example slices, for the report."""
 
 from medimprint.data.manifest import read_manifest
 from medimprint.io import write_table
-from medimprint.report.attribution_figures import save_figure
+from medimprint.report.figures import save_figure
 from medimprint.runtime.jobs import job
 from medimprint.segmentation.quality import segmentation_report
 

@@ -3,9 +3,9 @@ and a second on its test split's own generated images when it has them (else the
 again: the test split is scored as the training split is)."""
 
 from medimprint.data.manifest import read_manifest
+from medimprint.data.views import has_test_generator
 from medimprint.io import write_table
 from medimprint.membership.autoencoder import generated_images, save_checkpoint, train_autoencoder
-from medimprint.membership.decisions import has_test_generator
 from medimprint.runtime.jobs import job, pick_device
 
 with job(snakemake) as log:

@@ -11,6 +11,7 @@ from medimprint.attribution.k_estimation import DEFAULT_CRITERION, estimate_k
 from medimprint.attribution.metric_learning import GeneratorMetric
 from medimprint.clustering import cluster, reduce_features
 from medimprint.data.manifest import file_name
+from medimprint.data.views import generated_rows
 from medimprint.errors import InputError
 from medimprint.evaluation import CLUSTER_METRICS, bootstrap_interval
 from medimprint.names import (
@@ -43,11 +44,6 @@ class AttributionSetup:
         return self.reducer in METRIC_KINDS
 
 
-def split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
-    """The generated images of one split (``train``: labelled generators, ``test``: mixed)."""
-    return manifest[(manifest["role"] == "generated") & (manifest["split"] == split)]
-
-
 def parse_run_id(run: str, **options: object) -> tuple[str, AttributionSetup, str]:
     """``(feature_set, setup, view)`` of a `run_id`; ``options`` fill the other setup fields
     (linkage, k_criterion, k_max, seed)."""
@@ -57,7 +53,7 @@ def parse_run_id(run: str, **options: object) -> tuple[str, AttributionSetup, st
 
 def robustness_images(manifest: pd.DataFrame) -> pd.DataFrame:
     """The images a robustness run perturbs: the test split (training stays as made)."""
-    return split_rows(manifest, "test")
+    return generated_rows(manifest, "test")
 
 
 def run_id(feature_set: str, setup: AttributionSetup, view: str = CLEAN) -> str:
@@ -124,7 +120,7 @@ def run_attribution(
     labels are read only here, after clustering, for evaluation.
     """
     table = pd.DataFrame(features, index=pd.Index(ids, name="id"))
-    train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
+    train, test = generated_rows(manifest, "train"), generated_rows(manifest, "test")
     if train.empty or test.empty:
         raise InputError("attribution needs labelled train images and test images; check config")
     train_labels = train["label"].to_numpy()

@@ -40,8 +40,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.attribution.metric_learning import GeneratorMetric
-from medimprint.attribution.runs import AttributionSetup, choose_k, parse_run_id, split_rows
+from medimprint.attribution.runs import AttributionSetup, choose_k, parse_run_id
 from medimprint.clustering import cluster, reduce_features
+from medimprint.data.views import generated_rows
 from medimprint.errors import InputError
 from medimprint.evaluation import CLUSTER_METRICS, bootstrap_interval
 from medimprint.io import row_positions
@@ -195,7 +196,7 @@ def select(
     `run_attribution` writes it}) and name the chosen run's clusters. ``feature_sets`` holds
     each feature set's ``(ids, features)``; ``options`` fill the runs' setups (linkage,
     k_criterion, k_max, seed). Test labels are not read."""
-    train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
+    train, test = generated_rows(manifest, "train"), generated_rows(manifest, "test")
     labels = train["label"].to_numpy()
     splits = {
         name: (_rows(feature_set, train["id"]), _rows(feature_set, test["id"]))
@@ -277,11 +278,11 @@ def summary(
         "candidates": len(candidates),
         "shortlisted": int(candidates["shortlisted"].sum()),
     }
-    test = split_rows(manifest, "test")
+    test = generated_rows(manifest, "test")
     truth = test.set_index("id")["label"]
     if (truth != "").all():
         names = selection.names.set_index("id").loc[truth.index]
-        labelled = set(split_rows(manifest, "train")["label"])
+        labelled = set(generated_rows(manifest, "train")["label"])
         candidates["ari_test"] = [_test_ari(partitions[run], truth) for run in candidates["run"]]
         ari, low, high = bootstrap_interval(
             CLUSTER_METRICS["ari"], truth.to_numpy(), names["cluster"].to_numpy(),

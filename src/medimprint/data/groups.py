@@ -36,8 +36,6 @@ GROUP_SOURCES = ("file", "pattern", "estimated")
 FROM_FILE, FROM_PATTERN, ESTIMATED = GROUP_SOURCES
 #: Alias of a file name that two role folders share (a group file must then give the path).
 AMBIGUOUS = "\0ambiguous"
-#: Side of the pixel space (area-averaged) used to estimate groups and by the controls.
-PIXEL_SIZE = 64
 #: Nearest real images each image is linked to when a stack of slices is traced.
 MANIFOLD_NEIGHBOURS = 3
 #: Each coarser level of estimated groups has about this factor fewer groups.
@@ -136,15 +134,6 @@ def pattern_groups(pattern: str, ids: Sequence[str]) -> pd.Series:
             )
         out[image_id] = match.group(1) if regex.groups else match.group(0)
     return pd.Series(out, dtype=str)
-
-
-def load_pixels(paths: Sequence[str], size: int = PIXEL_SIZE) -> np.ndarray:
-    """Images area-averaged to ``size`` squared, in [0, 1], one row each (the ``pixels``
-    feature extractor's exact box means)."""
-    from medimprint.data.manifest import load_images
-    from medimprint.features.extractors import build_extractor
-
-    return build_extractor("pixels", input_size=size)(load_images(paths)).astype(np.float64)
 
 
 def segment_levels(real: np.ndarray) -> list[np.ndarray]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medimprint.data.manifest import load_images
 from medimprint.errors import InputError
 from medimprint.features.networks import build_model
 from medimprint.features.registry import BackboneSpec, get_spec
@@ -24,6 +25,10 @@ from medimprint.runtime.jobs import pick_device
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+
+#: Side of the pixel space (area-averaged) in which groups are estimated and the controls run.
+PIXEL_SIZE = 64
 
 
 def build_extractor(
@@ -296,3 +301,9 @@ class TorchExtractor(FeatureExtractor):
             "torchvision_version": str(torchvision.__version__),
             "medimprint_version": __version__,
         }
+
+
+def load_pixels(paths: Sequence[str], size: int = PIXEL_SIZE) -> np.ndarray:
+    """Images area-averaged to ``size`` squared, in [0, 1], one row each (the ``pixels``
+    extractor's exact box means): the space of the groups check and the controls."""
+    return build_extractor("pixels", input_size=size)(load_images(paths)).astype(np.float64)

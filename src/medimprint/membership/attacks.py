@@ -25,18 +25,24 @@ its labelled neighbour. All functions are pure: arrays in, arrays (or tables) ou
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 from sklearn.decomposition import PCA
-from sklearn.metrics import pairwise_distances_chunked
 from sklearn.preprocessing import StandardScaler
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import FOLDS, cv_auc
+from medimprint.membership.folds import FOLDS, cv_auc
 from medimprint.membership.metrics import column_aucs
+from medimprint.neighbours import (
+    as_rows,
+    chunked_distances,
+    excluded_counts,
+    exclusion_codes,
+    nearest_distances,
+)
 
 #: Candidate quantiles of the training images' nearest-generated distances for epsilon.
 EPSILON_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75)
@@ -48,111 +54,6 @@ PATCH_AGGREGATES = {
     "q75": lambda s: np.quantile(s, 0.75, axis=1),
     "max": lambda s: s.max(axis=1),
 }
-#: Working memory of one chunk of a distance matrix, in MiB.
-WORKING_MEMORY = 256
-
-
-# --- Distances to the generated and reference sets -----------------------------------------
-
-
-def _exclusion(
-    n_query: int, exclude_same: tuple[Sequence, Sequence] | None, n_reference: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integer codes of the query and reference keys (ids, or the groups they belong to):
-    a reference row whose key equals a query's is left out of that query's distances."""
-    if exclude_same is None:
-        return None
-    query_keys, reference_keys = exclude_same
-    if len(query_keys) != n_query or len(reference_keys) != n_reference:
-        raise InputError(
-            f"keys for exclusion: {len(query_keys)} query keys for {n_query} rows, "
-            f"{len(reference_keys)} reference keys for {n_reference} rows"
-        )
-    _, codes = np.unique(
-        np.asarray([*map(str, query_keys), *map(str, reference_keys)]), return_inverse=True
-    )
-    return codes[:n_query], codes[n_query:]
-
-
-def _excluded_counts(exclusion: tuple[np.ndarray, np.ndarray] | None, n_query: int) -> np.ndarray:
-    """For each query row, how many reference rows share its key."""
-    if exclusion is None:
-        return np.zeros(n_query, dtype=int)
-    query_codes, reference_codes = exclusion
-    per_code = np.bincount(reference_codes, minlength=int(query_codes.max(initial=0)) + 1)
-    return per_code[query_codes]
-
-
-def _chunked(
-    query: np.ndarray,
-    reference: np.ndarray,
-    exclusion: tuple[np.ndarray, np.ndarray] | None,
-    reduce: Callable[[np.ndarray], np.ndarray],
-    metric: str = "euclidean",
-    share: float = 1.0,
-) -> np.ndarray:
-    """``reduce`` applied to each chunk of rows of the query x reference distance matrix, with
-    the reference rows sharing a query's key (`_exclusion`) set to infinity; chunks stay within
-    ``share`` of `WORKING_MEMORY` MiB (less for a ``reduce`` that makes temporary copies)."""
-
-    def reduce_chunk(chunk: np.ndarray, start: int) -> np.ndarray:
-        if exclusion is not None:
-            query_codes, reference_codes = exclusion
-            own = query_codes[start : start + len(chunk)]
-            chunk[own[:, None] == reference_codes[None, :]] = np.inf
-        return reduce(chunk)
-
-    parts = pairwise_distances_chunked(
-        query,
-        reference,
-        reduce_func=reduce_chunk,
-        metric=metric,
-        working_memory=WORKING_MEMORY * share,
-    )
-    return np.concatenate(list(parts))
-
-
-def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) == 0:
-        raise InputError(f"{name} must be a non-empty rows x features array, got {x.shape}")
-    return x
-
-
-def nearest_rows(
-    query: np.ndarray,
-    reference: np.ndarray,
-    *,
-    exclude_same: tuple[Sequence, Sequence] | None = None,
-) -> np.ndarray:
-    """Index of each query row's nearest reference row (Euclidean; chunked, `nearest_distances`)."""
-    query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
-    exclusion = _exclusion(len(query), exclude_same, len(reference))
-    return _chunked(query, reference, exclusion, lambda d: np.argmin(d, axis=1))
-
-
-def nearest_distances(
-    query: np.ndarray,
-    reference: np.ndarray,
-    *,
-    exclude_same: tuple[Sequence, Sequence] | None = None,
-) -> np.ndarray:
-    """Exact Euclidean distance from each query row to its nearest reference row.
-
-    The distance matrix is built in chunks of rows (`WORKING_MEMORY` MiB each), so memory stays
-    bounded for 10,000+ reference rows of 2048 features. ``exclude_same = (query_keys,
-    reference_keys)`` ignores the reference rows whose key equals the query's: with ids,
-    leave-one-out; with groups (patient, block), leave-group-out, so a slice is not found by
-    its neighbour. A query with no reference row left gets infinity. The nearest row is found
-    by BLAS distances and its distance recomputed directly, which stays accurate for
-    near-copies.
-    """
-    query, reference = _as_2d(query, "query"), _as_2d(reference, "reference")
-    nearest = nearest_rows(query, reference, exclude_same=exclude_same)
-    out = np.linalg.norm(query - reference[nearest], axis=1)
-    exclusion = _exclusion(len(query), exclude_same, len(reference))
-    out[_excluded_counts(exclusion, len(query)) == len(reference)] = np.inf
-    return out
 
 
 def gan_leaks_scores(
@@ -177,7 +78,7 @@ def gan_leaks_scores(
 def image_patches(rows: np.ndarray, patch: int) -> np.ndarray:
     """Rows of square images (``side**2`` pixels each) as ``rows x patches x patch**2`` blocks
     of ``patch`` x ``patch`` pixels, row-major over the image."""
-    rows = _as_2d(rows, "images")
+    rows = as_rows(rows, "images")
     side = math.isqrt(rows.shape[1])
     if side * side != rows.shape[1] or side % patch:
         raise InputError(
@@ -218,9 +119,9 @@ def _neighbour_fractions(
     query: np.ndarray, generated: np.ndarray, epsilons: np.ndarray
 ) -> np.ndarray:
     """Query rows x epsilons: fraction of generated rows within each epsilon (chunked)."""
-    query, generated = _as_2d(query, "query"), _as_2d(generated, "generated")
+    query, generated = as_rows(query, "query"), as_rows(generated, "generated")
     eps = np.asarray(epsilons, dtype=np.float64)
-    counts = _chunked(
+    counts = chunked_distances(
         query,
         generated,
         None,
@@ -325,8 +226,8 @@ def gaussian_log_density(
     data_keys)``: ids or groups) when given. Removing the self term from KernelDensity's
     total instead cancels catastrophically (it is often the whole density), hence the direct
     chunked log-sum-exp."""
-    query, data = _as_2d(query, "query"), _as_2d(data, "data")
-    exclusion = _exclusion(len(query), exclude_same, len(data))
+    query, data = as_rows(query, "query"), as_rows(data, "data")
+    exclusion = exclusion_codes(len(query), exclude_same, len(data))
     d = data.shape[1]
     log_norm = -0.5 * d * np.log(2 * np.pi * bandwidth**2)
 
@@ -334,8 +235,8 @@ def gaussian_log_density(
         sq *= -0.5 / bandwidth**2
         return logsumexp(sq, axis=1)
 
-    log_sums = _chunked(query, data, exclusion, log_sum, metric="sqeuclidean", share=0.25)
-    members = len(data) - _excluded_counts(exclusion, len(query)).astype(np.float64)
+    log_sums = chunked_distances(query, data, exclusion, log_sum, metric="sqeuclidean", share=0.25)
+    members = len(data) - excluded_counts(exclusion, len(query)).astype(np.float64)
     with np.errstate(divide="ignore"):
         return log_sums + log_norm - np.log(members)
 
@@ -362,8 +263,8 @@ def domias_scores(
     the reference rows whose key (id, or group) equals the query's, so a labelled not-used image
     is scored exactly as one outside the reference.
     """
-    generated, reference = _as_2d(generated, "generated"), _as_2d(reference, "reference")
-    query = _as_2d(query, "query")
+    generated, reference = as_rows(generated, "generated"), as_rows(reference, "reference")
+    query = as_rows(query, "query")
     scaler = StandardScaler()
     pool = scaler.fit_transform(generated)
     dims = max(1, min(dims, pool.shape[1], len(pool) - 1))

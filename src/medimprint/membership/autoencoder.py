@@ -24,9 +24,9 @@ import torch
 from monai.networks.nets import AutoEncoder
 
 from medimprint.data.manifest import image_chunks, load_images
+from medimprint.data.views import generated_ids
 from medimprint.errors import InputError
 from medimprint.io import stream_store
-from medimprint.membership.decisions import generated_ids
 from medimprint.names import CODE_SPACE
 from medimprint.runtime.checkpoints import load_model, save_model
 from medimprint.runtime.tensors import (

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from medimprint.errors import InputError
-from medimprint.membership.attacks import _as_2d, nearest_distances
+from medimprint.neighbours import as_rows, nearest_distances
 
 #: Shifts (pixels of the pixel space) of `shift_calibrated_scores`: candidates of the selection.
 SHIFTS = (1, 2)
@@ -42,7 +42,7 @@ REAL_CALIBRATIONS = {
 
 def _square_images(rows: np.ndarray, attack: str) -> np.ndarray:
     """Rows of pixels as ``N x side x side`` images, or an error naming the pixel space."""
-    rows = _as_2d(rows, "query")
+    rows = as_rows(rows, "query")
     side = math.isqrt(rows.shape[1])
     if side * side != rows.shape[1]:
         raise InputError(
@@ -84,10 +84,10 @@ def aligned_nearest_variants(
 ) -> dict[int, np.ndarray]:
     """`aligned_nearest_scores` at every largest shift of ``shifts``, each move's nearest
     distance computed once (a larger shift's minimum includes every smaller one's moves)."""
-    query = _as_2d(query, "query")
+    query = as_rows(query, "query")
     largest = max(shifts)
     images = _square_images(query, "aligned nearest") if largest else None
-    generated = _window_normalised(_as_2d(generated, "generated"))
+    generated = _window_normalised(as_rows(generated, "generated"))
 
     def moved(move: tuple[int, int]) -> np.ndarray:
         if move == (0, 0):

@@ -8,7 +8,8 @@
 - ``nearest_generated``: minus the plain distance to the nearest generated image in pixel space,
   without calibration: the simplest attack, the bar a cleverer one has to clear.
 
-Both work on the images area-averaged to `groups.PIXEL_SIZE` squared (`groups.load_pixels`).
+Both work on the images area-averaged to `features.extractors.PIXEL_SIZE` squared
+(`load_pixels`).
 Labelled images are scored against the labelled images outside their group
 (`medimprint.data.groups`), as a test image without neighbours among them would be.
 
@@ -28,20 +29,16 @@ import numpy as np
 import pandas as pd
 
 from medimprint.data.groups import ESTIMATED, given_groups, level_keys, segment_levels
-from medimprint.evaluation import bootstrap_interval
-from medimprint.membership.attacks import nearest_distances
-from medimprint.membership.decisions import (
-    ScoredRun,
-    decide,
-    exclusion_keys,
+from medimprint.data.views import (
+    MembershipView,
     generated_ids,
-    groups_per_class,
-    has_test_generator,
-    real_test_ids,
-    real_test_labels,
     training_labels,
 )
+from medimprint.evaluation import bootstrap_interval
+from medimprint.membership.decisions import ScoredRun, decide
+from medimprint.membership.folds import exclusion_keys, groups_per_class
 from medimprint.membership.metrics import auc
+from medimprint.neighbours import nearest_distances
 
 #: Columns of a dataset's groups check (``membership/groups_check.tsv``): one row per level of
 #: estimated groups tried, finest first (one row for given groups).
@@ -95,7 +92,8 @@ def run_controls(
 ) -> dict[str, ScoredRun]:
     """Both controls on a membership dataset (``pixels``: one row per image of the manifest,
     indexed by id)."""
-    train, test = training_labels(manifest), real_test_ids(manifest)
+    view = MembershipView.of(manifest, groups)
+    train, test = view.train, view.test
     train_x, test_x = pixels.loc[train["id"]].to_numpy(), pixels.loc[test].to_numpy()
     labels = train["label"].to_numpy()
     train_keys = exclusion_keys(groups, train)
@@ -112,20 +110,16 @@ def run_controls(
             nearest_generated_scores(test_x, gen_test_x),
         ),
     }
-    truth = real_test_labels(manifest)
     return {
         name: decide(
-            train,
+            view,
             train_scores,
-            test,
             test_scores,
-            truth,
             folds=folds,
             seed=seed,
             n_boot=n_boot,
-            groups=groups,
             # against a test generator, the baseline's threshold transfers by rank
-            transfer=name == "nearest_generated" and has_test_generator(manifest),
+            transfer=name == "nearest_generated" and view.test_generator,
         )
         for name, (train_scores, test_scores) in scores.items()
     }

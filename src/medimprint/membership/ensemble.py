@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medimprint.errors import InputError
-from medimprint.membership.decisions import FOLDS, cv_auc
+from medimprint.membership.folds import FOLDS, cv_auc
 from medimprint.membership.metrics import auc, percentile_scores
 
 #: Attacks up to which `choose_ensemble` tries every non-empty subset (greedy above).

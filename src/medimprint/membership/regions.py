@@ -30,18 +30,13 @@ from sklearn.metrics import pairwise_distances_argmin
 from sklearn.metrics.pairwise import euclidean_distances
 
 from medimprint.clustering import LINKAGES
+from medimprint.data.views import MembershipView
 from medimprint.errors import InputError
-from medimprint.membership.decisions import (
-    best_threshold,
-    cv_auc,
-    decide,
-    feature_splits,
-    group_keys,
-    real_test_labels,
-    transferred_threshold,
-)
+from medimprint.membership.decisions import decide, transferred_threshold
+from medimprint.membership.folds import best_threshold, cv_auc, group_keys
 from medimprint.membership.metrics import Metrics, auc, column_aucs, f1
 from medimprint.membership.selection import candidate_name, candidate_table
+from medimprint.membership.splits import feature_splits
 from medimprint.names import CLUSTERING_METHODS, DISTANCES, REGION_KS
 
 
@@ -193,8 +188,8 @@ def run_regions(
     test_centroids = (
         cluster_centroids(splits.generated_test, ks, setup) if splits.test_generator else centroids
     )
-    labels = splits.train["label"].to_numpy()
-    truth = real_test_labels(manifest)
+    view = MembershipView.of(manifest, groups)
+    labels = view.train["label"].to_numpy()
     runs = {}
     for distance in DISTANCES:
         train_scores = {
@@ -203,57 +198,39 @@ def run_regions(
         test_scores = {
             k: -centroid_distances(splits.test_x, c, distance) for k, c in test_centroids.items()
         }
-        search = _search_k(train_scores, labels, setup, group_keys(groups, splits.train["id"]))
-        runs[distance] = _evaluate_run(
-            splits.train,
-            splits.test,
-            (train_scores, test_scores),
-            search,
-            truth,
-            setup,
-            n_boot,
-            groups,
-            splits.test_generator,
-        )
+        search = _search_k(train_scores, labels, setup, group_keys(groups, view.train["id"]))
+        runs[distance] = _evaluate_run(view, (train_scores, test_scores), search, setup, n_boot)
     return runs
 
 
 def _evaluate_run(
-    train: pd.DataFrame,
-    test: list[str],
+    view: MembershipView,
     scores_by_k: tuple[dict[int, np.ndarray], dict[int, np.ndarray]],
     search: pd.DataFrame,
-    truth: pd.Series | None,
     setup: RegionSetup,
     n_boot: int,
-    groups: pd.Series | None,
-    transfer: bool = False,
 ) -> RegionRun:
-    """Choose k and the threshold on the training split, decide the test images (by rank with
-    ``transfer``: `decisions.transferred_threshold`), and only then read their labels (when
-    given) to evaluate."""
+    """Choose k and the threshold on the training split, decide the test images (by rank
+    against a test generator: `decisions.transferred_threshold`), and only then read their
+    labels (when given) to evaluate."""
     train_scores, test_scores = scores_by_k
-    labels = train["label"].to_numpy()
+    labels = view.train["label"].to_numpy()
     k = choose_k(search)
     run = decide(
-        train,
+        view,
         train_scores[k],
-        test,
         test_scores[k],
-        truth,
         folds=setup.folds,
         seed=setup.seed,
         n_boot=n_boot,
-        groups=groups,
-        transfer=transfer,
     )
     run.metrics["k"] = (float(k), float("nan"), float("nan"))
-    if truth is not None:
-        test_truth = truth.loc[test].to_numpy()
+    if view.truth is not None:
+        test_truth = view.truth.loc[view.test].to_numpy()
 
         def test_threshold(j: int) -> float:
             threshold = best_threshold(train_scores[j], labels)
-            if transfer:
+            if view.test_generator:
                 return transferred_threshold(threshold, train_scores[j], test_scores[j])
             return threshold
 

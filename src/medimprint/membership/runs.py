@@ -16,6 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from medimprint.data.views import (
+    MembershipView,
+)
 from medimprint.errors import InputError
 from medimprint.membership.attacks import (
     EPSILON_QUANTILES,
@@ -35,20 +38,12 @@ from medimprint.membership.calibrations import (
     real_calibrated_variants,
     shift_calibrated_scores,
 )
-from medimprint.membership.decisions import (
-    ScoredRun,
-    decide,
-    exclusion_keys,
-    feature_splits,
-    group_keys,
-    has_test_generator,
-    real_test_ids,
-    real_test_labels,
-    training_labels,
-)
+from medimprint.membership.decisions import ScoredRun, decide
 from medimprint.membership.ensemble import choose_ensemble, rank_average
 from medimprint.membership.error_maps import mean_mse_scores, ssim_scores
+from medimprint.membership.folds import exclusion_keys, group_keys
 from medimprint.membership.selection import candidate_name, candidate_table
+from medimprint.membership.splits import feature_splits
 from medimprint.names import (
     ATTACKS,
     RAW_SPACES,
@@ -170,16 +165,12 @@ def run_attack(
         ignore_index=True,
     )
     run = decide(
-        train,
+        MembershipView.of(manifest, groups),
         train_scores,
-        test,
         test_scores,
-        real_test_labels(manifest),
         folds=folds,
         seed=seed,
         n_boot=n_boot,
-        groups=groups,
-        transfer=splits.test_generator,
     )
     run.candidates = candidates
     if search is not None:
@@ -199,7 +190,8 @@ def run_ensemble(
     """Rank-average of the attack runs (``{run id: per-image table with id, split, score}``)
     whose subset has the best cross-validated training AUC on grouped folds; returns the run
     (its metrics hold the number of members) and the table of every subset tried."""
-    train, test = training_labels(manifest), real_test_ids(manifest)
+    view = MembershipView.of(manifest, groups)
+    train, test = view.train, view.test
     by_id = {name: table.set_index("id")["score"] for name, table in scores.items()}
     train_columns = {name: s.loc[train["id"]].to_numpy(dtype=float) for name, s in by_id.items()}
     test_columns = {name: s.loc[test].to_numpy(dtype=float) for name, s in by_id.items()}
@@ -208,20 +200,15 @@ def run_ensemble(
         train_columns, labels, folds=folds, seed=seed, groups=group_keys(groups, train["id"])
     )
     chosen = {name: train_columns[name] for name in members}
-    transfer = has_test_generator(manifest)
     # test scores rank among the training ones, or among themselves against a test generator
-    reference = None if transfer else chosen
+    reference = None if view.test_generator else chosen
     run = decide(
-        train,
+        view,
         rank_average(chosen),
-        test,
         rank_average({name: test_columns[name] for name in members}, reference),
-        real_test_labels(manifest),
         folds=folds,
         seed=seed,
         n_boot=n_boot,
-        groups=groups,
-        transfer=transfer,
     )
     run.metrics["members"] = (float(len(members)), float("nan"), float("nan"))
     return run, subsets
@@ -247,7 +234,8 @@ def run_reconstruction(
     if method not in RECONSTRUCTION_RUNS:
         raise InputError(f"unknown reconstruction run {method!r}; use one of {RECONSTRUCTION_RUNS}")
     rows = {image_id: row for row, image_id in enumerate(ids)}
-    train, test = training_labels(manifest), real_test_ids(manifest)
+    view = MembershipView.of(manifest, groups)
+    train, test = view.train, view.test
     missing = [i for i in [*train["id"], *test] if i not in rows]
     if missing:
         raise InputError(
@@ -256,26 +244,16 @@ def run_reconstruction(
         )
     train_maps = errors[[rows[i] for i in train["id"]]]
     test_maps = errors[[rows[i] for i in test]]
-    transfer = has_test_generator(manifest)
-    if transfer and len(test_maps):  # another autoencoder: compare deviations from its mean
+    if view.test_generator and len(
+        test_maps
+    ):  # another autoencoder: compare deviations from its mean
         test_maps = test_maps - test_maps.mean(axis=0) + train_maps.mean(axis=0)
     labels = train["label"].to_numpy()
     score = mean_mse_scores if method == "mean_mse" else ssim_scores
     # each training image left out of its class's mean, with its whole group
     train_scores = score(train_maps, labels, groups=exclusion_keys(groups, train))
     test_scores = score(train_maps, labels, test_maps)
-    run = decide(
-        train,
-        train_scores,
-        test,
-        test_scores,
-        real_test_labels(manifest),
-        threshold=0.0,
-        seed=seed,
-        n_boot=n_boot,
-        groups=groups,
-        transfer=transfer,
-    )
+    run = decide(view, train_scores, test_scores, threshold=0.0, seed=seed, n_boot=n_boot)
     run.candidates = candidate_table(
         reconstruction_run_id(method), train["id"], train_scores, test, test_scores
     )

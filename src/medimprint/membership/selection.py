@@ -32,13 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from medimprint.data.views import MembershipView
 from medimprint.errors import InputError
 from medimprint.evaluation import bootstrap_interval, resample_indices
-from medimprint.membership.decisions import (
+from medimprint.membership.decisions import finish_run
+from medimprint.membership.folds import (
     FOLDS,
     best_threshold,
     cv_auc,
-    finish_run,
     group_keys,
     grouped_folds,
     groups_per_class,
@@ -284,29 +285,25 @@ class Selection:
 
 def select(
     candidates: pd.DataFrame,
-    train: pd.DataFrame,
-    test_ids: list[str],
-    truth: pd.Series | None,
-    groups: pd.Series | None,
+    view: MembershipView,
     *,
     given_groups: bool = True,
     groups_at_chance: bool = True,
-    transfer: bool = False,
     folds: int = FOLDS,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> Selection:
-    """Choose on the labelled training split (``train``: id, label) among ``candidates``
+    """Choose on the labelled training split (``view.train``) among ``candidates``
     (`CANDIDATE_COLUMNS`), estimate the choice by nested cross-validation, decide the test
-    images, and only then read their labels (``truth``, by id) to evaluate.
+    images (by rank where the test split has its own generator:
+    `decisions.transferred_threshold`), and only then read their labels to evaluate.
 
     ``given_groups``: the groups came from the user (else label-using candidates are left out);
-    ``groups_at_chance``: their labelled-neighbour check passed (else the choice is withheld);
-    ``transfer``: the test split has its own generator, so the threshold decides it by rank
-    (`decisions.transferred_threshold`).
+    ``groups_at_chance``: their labelled-neighbour check passed (else the choice is withheld).
     """
+    train, test_ids = view.train, view.test
     labels = train["label"].to_numpy(dtype=int)
-    train_groups = group_keys(groups, train["id"])
+    train_groups = group_keys(view.groups, train["id"])
     if not given_groups:
         candidates = candidates[~candidates["candidate"].map(uses_labels)]
     train_matrix, names = score_matrix(
@@ -363,18 +360,14 @@ def select(
     else:
         train_scores, train_used = nested.scores, nested.decisions
     run = finish_run(
-        train,
+        view,
         train_scores,
         np.asarray(train_used, dtype=int),
-        test_ids,
         test_scores,
         choice.threshold,
-        truth,
         metrics,
-        groups=groups,
         n_boot=n_boot,
         seed=seed,
-        transfer=transfer,
         threshold_scores=train_matrix[:, column],  # the table's may be nested percentiles
     )
     return Selection(choice, nested, run.metrics, run.scores, withheld, tuple(counts))

@@ -11,8 +11,10 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from medimprint.attribution.runs import AttributionSetup, reduce_splits, split_rows
-from medimprint.io import atomic_path, read_gray_png
+from medimprint.attribution.runs import AttributionSetup, reduce_splits
+from medimprint.data.views import generated_rows
+from medimprint.io import read_gray_png
+from medimprint.report.figures import save_figure
 
 
 def embed_2d(x: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -27,11 +29,6 @@ def embed_2d(x: np.ndarray, *, seed: int = 0) -> np.ndarray:
     perplexity = float(min(30.0, (len(x) - 1) / 3))
     tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed)
     return tsne.fit_transform(x)
-
-
-def save_figure(fig: Figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
 def colour_indices(labels: Sequence[str], colours: Sequence[str] | None) -> dict[str, int]:
@@ -113,7 +110,7 @@ def write_attribution_figures(
     `attribution.selection.name_clusters`) a cluster is labelled by the generator it was named
     after, and has that generator's colour in both panels."""
     table = pd.DataFrame(features, index=pd.Index(ids))
-    train, test = split_rows(manifest, "train"), split_rows(manifest, "test")
+    train, test = generated_rows(manifest, "train"), generated_rows(manifest, "test")
     _, x_test = reduce_splits(
         table.loc[train["id"]].to_numpy(),
         table.loc[test["id"]].to_numpy(),

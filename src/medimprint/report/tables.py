@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -202,7 +204,7 @@ def attacks_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def membership_selection_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
+def best_region_table(metrics: pd.DataFrame, family: str) -> pd.DataFrame:
     """Per membership dataset, the run chosen on the training split and its scores with 95%
     bootstrap intervals (test columns only when test labels exist). Its training figures are
     the winner's own, after selection among the family's runs and settings: in-sample."""
@@ -262,6 +264,12 @@ ATTRIBUTION_SELECTED_COLUMNS = [
     ("grid: median", "grid_ari_test_median", False),
     ("grid: highest", "grid_ari_test_max", False),
 ]
+
+
+def read_answers(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """The datasets' answer rows (``selected.tsv`` files) in one table, numbers as numbers."""
+    answers = [pd.read_csv(path, sep="\t") for path in paths]
+    return pd.concat(answers, ignore_index=True) if answers else pd.DataFrame()
 
 
 def selected_table(
@@ -386,7 +394,7 @@ def metrics_html(
         )
         parts.append(_captioned(regions.to_html(escape=True), caption))
         caption = "Region run chosen on the training split (cross-validated AUC), per dataset"
-        chosen = membership_selection_table(metrics, "regions").to_html(escape=True)
+        chosen = best_region_table(metrics, "regions").to_html(escape=True)
         parts.append(_captioned(chosen, caption))
     attacks = attacks_table(metrics)
     if not attacks.empty:
