@@ -1,7 +1,7 @@
 rule attribution_clusters:
     input:
         unpack(feature_stores),
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
     output:
         clusters="results/{dataset}/attribution/{feature_set}/{view}/{reducer}_{method}_k-{kmode}.tsv",
         metrics="results/{dataset}/attribution/{feature_set}/{view}/{reducer}_{method}_k-{kmode}_metrics.tsv",
@@ -30,7 +30,7 @@ rule attribution_clusters:
 # the other runs), its clusters named after the labelled generators or new.
 rule attribution_selected:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         clusters=lambda wildcards: list(
             selection_candidates(wildcards.dataset).values()
         ),

@@ -24,9 +24,9 @@ rule real_slices:
 
 rule split_real:
     input:
-        meta="results/builds/{build}/real.tsv",
+        meta=rules.real_slices.output.meta,
     output:
-        "results/builds/{build}/splits.tsv",
+        splits="results/builds/{build}/splits.tsv",
     log:
         "logs/split_real/{build}.log",
     benchmark:
@@ -43,8 +43,8 @@ rule split_real:
 
 rule train_generator:
     input:
-        images="results/builds/{build}/real.h5",
-        splits="results/builds/{build}/splits.tsv",
+        images=rules.real_slices.output.images,
+        splits=rules.split_real.output.splits,
     output:
         model="results/builds/{build}/generators/{database}/{family}.pt",
         samples="results/builds/{build}/generators/{database}/{family}_samples.h5",
@@ -72,14 +72,10 @@ rule train_generator:
 
 rule write_layout:
     input:
-        images="results/builds/{build}/real.h5",
-        meta="results/builds/{build}/real.tsv",
-        splits="results/builds/{build}/splits.tsv",
-        samples=lambda wildcards: expand(
-            "results/builds/{build}/generators/{model}_samples.h5",
-            build=wildcards.build,
-            model=build_models(wildcards.build),
-        ),
+        images=rules.real_slices.output.images,
+        meta=rules.real_slices.output.meta,
+        splits=rules.split_real.output.splits,
+        samples=generator_samples,
     output:
         directory("results/builds/{build}/data"),
     log:

@@ -86,6 +86,17 @@ wildcard_constraints:
     database=r"[A-Za-z0-9][A-Za-z0-9_-]*(\.dev|\.test)?",
 
 
+def output_path(rule, key=0, **wildcards):
+    """The path ``rule`` declares for its output ``key`` (a name or a position), with its
+    wildcards filled in (a list where its output is expanded); each output path is
+    spelled once, by the rule that writes it."""
+    outputs = getattr(rules, rule).output
+    pattern = outputs[key] if isinstance(key, int) else getattr(outputs, key)
+    if isinstance(pattern, str):
+        return pattern.format(**wildcards)
+    return [path.format(**wildcards) for path in pattern]  # an expanded list of outputs
+
+
 def build_models(build):
     """The generator models ("{database}/{family}") a build trains, with sample counts."""
     return generator_plan(BUILDS[build])
@@ -106,6 +117,20 @@ def pool_settings(build):
         db: {key: cfg[key] for key in keys if key in cfg}
         for db, cfg in BUILDS[build]["membership"].items()
     }
+
+
+def generator_samples(wildcards):
+    """The generated images of every model a build trains, in `build_models` order."""
+    return [
+        output_path(
+            "train_generator",
+            "samples",
+            build=wildcards.build,
+            database=db,
+            family=family,
+        )
+        for db, family in (model.split("/") for model in build_models(wildcards.build))
+    ]
 
 
 def slice_files(wildcards):
@@ -293,17 +318,6 @@ def region_files(kind):
     )
 
 
-def output_path(rule, key=0, **wildcards):
-    """The path ``rule`` declares for its output ``key`` (a name or a position), with its
-    wildcards filled in (a list where its output is expanded); each output path is
-    spelled once, by the rule that writes it."""
-    outputs = getattr(rules, rule).output
-    pattern = outputs[key] if isinstance(key, int) else getattr(outputs, key)
-    if isinstance(pattern, str):
-        return pattern.format(**wildcards)
-    return [path.format(**wildcards) for path in pattern]  # an expanded list of outputs
-
-
 def attack_runs(dataset, kind="scores"):
     """{run id: its ``kind`` of file (per-image scores, metrics, candidates)} of a membership
     dataset's attack runs."""
@@ -357,12 +371,18 @@ def dataset_metrics(wildcards):
     return list(attribution_runs(wildcards.dataset, kind="metrics").values())
 
 
+def metrics_table(wildcards):
+    """The dataset's metrics table, for the rules that read it before its rule,
+    `dataset_metrics` (report.smk), is defined."""
+    return output_path("dataset_metrics", "table", dataset=wildcards.dataset)
+
+
 def all_targets():
     """The metrics, the answers, the figures and the report of every dataset."""
     membership = [
         ("membership_selected", "table"),
         ("membership_selected", "roc"),
-        ("membership_selection", "table"),
+        ("membership_best_region", "table"),
         ("membership_figures", "scores"),
         ("membership_figures", "k"),
         ("segmentation_report", "overlays"),

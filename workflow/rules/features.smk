@@ -17,11 +17,11 @@ rule fetch_weights:
 
 rule extract_features:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         weights=weights_input,
         masks=masks_input,
     output:
-        "results/{dataset}/features/{crop}/{backbone}.h5",
+        features="results/{dataset}/features/{crop}/{backbone}.h5",
     log:
         "logs/extract_features/{dataset}/{crop}/{backbone}.log",
     benchmark:
@@ -47,7 +47,7 @@ rule extract_features:
 # Robustness runs: the test images after a perturbation (JPEG, resize), same extractor.
 use rule extract_features as extract_perturbed_features with:
     output:
-        "results/{dataset}/features/{crop}/{perturbation}/{backbone}.h5",
+        features="results/{dataset}/features/{crop}/{perturbation}/{backbone}.h5",
     log:
         "logs/extract_features/{dataset}/{crop}/{perturbation}/{backbone}.log",
     benchmark:

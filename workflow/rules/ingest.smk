@@ -2,7 +2,7 @@ rule ingest:
     input:
         dataset_inputs,
     output:
-        "results/{dataset}/manifest.tsv",
+        manifest="results/{dataset}/manifest.tsv",
     log:
         "logs/ingest/{dataset}.log",
     benchmark:

@@ -4,7 +4,7 @@
 
 rule membership_groups:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         source=groups_source,
     output:
         table="results/{dataset}/membership/groups.tsv",
@@ -28,8 +28,8 @@ rule membership_groups:
 # nearest-generated distance, in pixel space.
 rule membership_controls:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        groups="results/{dataset}/membership/groups.tsv",
+        manifest=rules.ingest.output.manifest,
+        groups=rules.membership_groups.output.table,
     output:
         scores=expand(
             "results/{{dataset}}/membership/controls/{control}.tsv", control=CONTROLS
@@ -57,14 +57,12 @@ rule membership_controls:
 # the controls.
 rule membership_selected:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        groups="results/{dataset}/membership/groups.tsv",
-        groups_check="results/{dataset}/membership/groups_check.tsv",
+        manifest=rules.ingest.output.manifest,
+        groups=rules.membership_groups.output.table,
+        groups_check=rules.membership_groups.output.check,
         candidates=candidate_files,
-        controls="results/{dataset}/membership/controls/metrics.tsv",
-        control_scores=expand(
-            "results/{{dataset}}/membership/controls/{control}.tsv", control=CONTROLS
-        ),
+        controls=rules.membership_controls.output.metrics,
+        control_scores=rules.membership_controls.output.scores,
     output:
         table="results/{dataset}/membership/selected.tsv",
         scores="results/{dataset}/membership/selected_scores.tsv",
@@ -99,9 +97,9 @@ rule membership_selected:
 
 rule membership_regions:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        features="results/{dataset}/features/{crop}/{backbone}.h5",
-        groups="results/{dataset}/membership/groups.tsv",
+        manifest=rules.ingest.output.manifest,
+        features=rules.extract_features.output.features,
+        groups=rules.membership_groups.output.table,
     output:
         scores=expand(
             "results/{{dataset}}/membership/regions/{{crop}}/{{backbone}}/{{method}}_{distance}.tsv",
@@ -131,17 +129,19 @@ rule membership_regions:
         "../scripts/membership_regions.py"
 
 
-rule membership_selection:
+# Method A's best region run on the training split, and a copy of its submission (the
+# dataset's answer, among every method's candidates, is `membership_selected`).
+rule membership_best_region:
     input:
-        metrics="results/{dataset}/metrics.tsv",
+        metrics=metrics_table,
         submissions=region_files("submission"),
     output:
-        table="results/{dataset}/membership/regions_selected.tsv",
-        submission="results/{dataset}/submissions/membership_regions_selected.csv",
+        table="results/{dataset}/membership/regions_best.tsv",
+        submission="results/{dataset}/submissions/membership_regions_best.csv",
     log:
-        "logs/membership_selection/{dataset}.log",
+        "logs/membership_best_region/{dataset}.log",
     benchmark:
-        "results/benchmarks/membership_selection/{dataset}.tsv"
+        "results/benchmarks/membership_best_region/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -150,12 +150,12 @@ rule membership_selection:
             for run, files in region_runs(wildcards.dataset).items()
         },
     script:
-        "../scripts/membership_selection.py"
+        "../scripts/membership_best_region.py"
 
 
 rule membership_figures:
     input:
-        metrics="results/{dataset}/metrics.tsv",
+        metrics=metrics_table,
         scores=region_files("scores"),
         searches=region_files("search"),
     output:
@@ -183,13 +183,13 @@ rule membership_figures:
         "../scripts/membership_figures.py"
 
 
-# Beyond the paper: nearest-neighbour (GAN-Leaks), epsilon-ball (Monte Carlo) and density-ratio
-# (DOMIAS) attacks in a feature space, then their rank ensemble.
+# Beyond the paper: each attack of `names.ATTACKS` in each feature space it runs in, then the
+# rank ensemble of the attacks and the paper's reconstruction runs.
 rule membership_attack:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         features=lambda wildcards: space_store(wildcards.dataset, wildcards.space),
-        groups="results/{dataset}/membership/groups.tsv",
+        groups=rules.membership_groups.output.table,
     output:
         scores="results/{dataset}/membership/attacks/{attack}/{space}.tsv",
         metrics="results/{dataset}/membership/attacks/{attack}/{space}_metrics.tsv",
@@ -211,9 +211,9 @@ rule membership_attack:
 
 rule membership_ensemble:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         scores=lambda wildcards: list(ensemble_members(wildcards.dataset).values()),
-        groups="results/{dataset}/membership/groups.tsv",
+        groups=rules.membership_groups.output.table,
     output:
         scores="results/{dataset}/membership/attacks/ensemble.tsv",
         subsets="results/{dataset}/membership/attacks/ensemble_subsets.tsv",
@@ -238,7 +238,7 @@ rule membership_ensemble:
 # of the real images, and the mean-MSE and SSIM runs on them.
 rule train_autoencoder:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
     output:
         model="results/{dataset}/autoencoder/model.pt",
         model_test="results/{dataset}/autoencoder/model_test.pt",
@@ -261,11 +261,11 @@ rule train_autoencoder:
 
 rule reconstruction_errors:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        model="results/{dataset}/autoencoder/model.pt",
-        model_test="results/{dataset}/autoencoder/model_test.pt",
+        manifest=rules.ingest.output.manifest,
+        model=rules.train_autoencoder.output.model,
+        model_test=rules.train_autoencoder.output.model_test,
     output:
-        "results/{dataset}/autoencoder/errors.h5",
+        errors="results/{dataset}/autoencoder/errors.h5",
     log:
         "logs/reconstruction_errors/{dataset}.log",
     benchmark:
@@ -281,9 +281,9 @@ rule reconstruction_errors:
 
 rule autoencoder_codes:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        model="results/{dataset}/autoencoder/model.pt",
-        model_test="results/{dataset}/autoencoder/model_test.pt",
+        manifest=rules.ingest.output.manifest,
+        model=rules.train_autoencoder.output.model,
+        model_test=rules.train_autoencoder.output.model_test,
     output:
         "results/{dataset}/autoencoder/codes.h5",
     log:
@@ -301,9 +301,9 @@ rule autoencoder_codes:
 
 rule membership_reconstruction:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        errors="results/{dataset}/autoencoder/errors.h5",
-        groups="results/{dataset}/membership/groups.tsv",
+        manifest=rules.ingest.output.manifest,
+        errors=rules.reconstruction_errors.output.errors,
+        groups=rules.membership_groups.output.table,
     output:
         scores=expand(
             "results/{{dataset}}/membership/autoencoder/{run}.tsv",
@@ -331,10 +331,10 @@ rule membership_reconstruction:
 rule membership_attack_figures:
     input:
         scores=lambda wildcards: list(ensemble_members(wildcards.dataset).values()),
-        ensemble="results/{dataset}/membership/attacks/ensemble.tsv",
-        history="results/{dataset}/autoencoder/history.tsv",
-        model="results/{dataset}/autoencoder/model.pt",
-        manifest="results/{dataset}/manifest.tsv",
+        ensemble=rules.membership_ensemble.output.scores,
+        history=rules.train_autoencoder.output.history,
+        model=rules.train_autoencoder.output.model,
+        manifest=rules.ingest.output.manifest,
     output:
         roc=report(
             "results/{dataset}/membership/roc.png",
@@ -363,7 +363,9 @@ rule membership_attack_figures:
     params:
         runs=lambda wildcards: ensemble_members(wildcards.dataset)
         | {
-            ENSEMBLE_RUN: f"results/{wildcards.dataset}/membership/attacks/ensemble.tsv"
+            ENSEMBLE_RUN: output_path(
+                "membership_ensemble", "scores", dataset=wildcards.dataset
+            )
         },
     script:
         "../scripts/membership_attack_figures.py"

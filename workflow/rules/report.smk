@@ -2,7 +2,7 @@ rule dataset_metrics:
     input:
         dataset_metrics,
     output:
-        report(
+        table=report(
             "results/{dataset}/metrics.tsv",
             caption="../report/dataset_metrics.rst",
             category="Metrics",
@@ -20,11 +20,13 @@ rule dataset_metrics:
 
 rule metrics_report:
     input:
-        metrics=expand("results/{dataset}/metrics.tsv", dataset=DATASETS),
-        segmentation=expand("results/{dataset}/masks/quality.tsv", dataset=MEMBERSHIP),
-        selected=expand("results/{dataset}/membership/selected.tsv", dataset=MEMBERSHIP),
+        metrics=expand(rules.dataset_metrics.output.table, dataset=DATASETS),
+        segmentation=expand(
+            rules.segmentation_report.output.summary, dataset=MEMBERSHIP
+        ),
+        selected=expand(rules.membership_selected.output.table, dataset=MEMBERSHIP),
         attribution_selected=(
-            expand("results/{dataset}/attribution/selected.tsv", dataset=ATTRIBUTION)
+            expand(rules.attribution_selected.output.table, dataset=ATTRIBUTION)
             if K_ESTIMATED in config["attribution"]["k"]
             else []
         ),
@@ -53,12 +55,12 @@ rule metrics_report:
 # with the best training-split ARI.
 rule attribution_figures:
     input:
-        metrics="results/{dataset}/metrics.tsv",
-        manifest="results/{dataset}/manifest.tsv",
+        metrics=rules.dataset_metrics.output.table,
+        manifest=rules.ingest.output.manifest,
         answer=(
             [
-                "results/{dataset}/attribution/selected.tsv",
-                "results/{dataset}/attribution/selected_names.tsv",
+                rules.attribution_selected.output.table,
+                rules.attribution_selected.output.names,
             ]
             if K_ESTIMATED in config["attribution"]["k"]
             else []
@@ -68,7 +70,7 @@ rule attribution_figures:
         ),
         stores=lambda wildcards: [
             store_path(wildcards.dataset, b)
-            for b in set(ATTRIBUTION_BACKBONES).union(*COMBINED.values())
+            for b in sorted(set(ATTRIBUTION_BACKBONES).union(*COMBINED.values()))
         ],
     output:
         embedding=report(

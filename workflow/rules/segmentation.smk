@@ -3,9 +3,9 @@
 
 rule classical_masks:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
     output:
-        "results/{dataset}/masks/classical.h5",
+        masks="results/{dataset}/masks/classical.h5",
     log:
         "logs/classical_masks/{dataset}.log",
     benchmark:
@@ -18,8 +18,8 @@ rule classical_masks:
 
 rule train_lung_unet:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        masks="results/{dataset}/masks/classical.h5",
+        manifest=rules.ingest.output.manifest,
+        masks=rules.classical_masks.output.masks,
     output:
         model="results/{dataset}/segmenter/unet.pt",
         history="results/{dataset}/segmenter/unet_history.tsv",
@@ -42,10 +42,10 @@ rule train_lung_unet:
 
 rule unet_masks:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=rules.ingest.output.manifest,
         model=unet_checkpoint,
     output:
-        "results/{dataset}/masks/unet.h5",
+        masks="results/{dataset}/masks/unet.h5",
     log:
         "logs/unet_masks/{dataset}.log",
     benchmark:
@@ -61,13 +61,9 @@ rule unet_masks:
 
 rule segmentation_report:
     input:
-        manifest="results/{dataset}/manifest.tsv",
-        masks=f"results/{{dataset}}/masks/{SEGMENTER}.h5",
-        classical=lambda wildcards: (
-            []
-            if SEGMENTER == "classical"
-            else f"results/{wildcards.dataset}/masks/classical.h5"
-        ),
+        manifest=rules.ingest.output.manifest,
+        masks=getattr(rules, f"{SEGMENTER}_masks").output.masks,
+        classical=[] if SEGMENTER == "classical" else rules.classical_masks.output.masks,
         reference=reference_lungs_input,
     output:
         summary="results/{dataset}/masks/quality.tsv",

@@ -1,12 +1,12 @@
-"""One membership attack (GAN-Leaks, Monte Carlo or DOMIAS) in one feature space."""
+"""One membership attack (one of `medimprint.names.ATTACKS`) in one feature space."""
 
 from medimprint.data.groups import read_groups
 from medimprint.data.manifest import read_manifest
 from medimprint.evaluation import metric_rows
 from medimprint.features.stores import read_features
 from medimprint.io import write_table
-from medimprint.membership.decisions import write_run
 from medimprint.membership.runs import run_attack
+from medimprint.membership.submissions import write_run
 from medimprint.names import attack_run_id
 from medimprint.runtime.jobs import job
 
