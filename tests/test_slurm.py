@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import BIN, REPO
+from test_slurm_profile import gpu_rules
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -181,13 +182,13 @@ def test_every_job_runs_as_a_slurm_job(finished, cluster):
 
 
 def test_jobs_ask_slurm_for_the_profiles_resources(finished, cluster):
-    """GPU rules get the `gpu` partition, one GPU (`--gpus=1`) and cpus_per_gpu CPUs with it;
-    CPU rules the defaults and no GPU."""
+    """GPU rules (those whose `resources:` ask for a GPU) get the `gpu` partition, one GPU
+    (`--gpus=1`) and cpus_per_gpu CPUs with it; CPU rules the defaults and no GPU."""
     _, proc = finished
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     jobs = cluster.jobs_of(proc).values()
     assert jobs
-    gpu_rules = set()
+    gpu = gpu_rules()  # derived from the workflow's `resources:`
     for job in jobs:
         rule = job["rule"]
         want = {**profile["default-resources"], **profile["set-resources"].get(rule, {})}
@@ -195,8 +196,8 @@ def test_jobs_ask_slurm_for_the_profiles_resources(finished, cluster):
         assert job["MinMemoryNode"] == f"{want['mem_mb']}M", rule
         assert job["TimeLimit"] == f"{want['runtime'] // 60:02d}:{want['runtime'] % 60:02d}:00"
         gres = job.get("TresPerJob", "")
-        if want.get("gpu"):
-            gpu_rules.add(rule)
+        if rule in gpu:
+            assert job["Partition"] == "gpu", rule
             # 22.05 writes gres:gpu:1, later releases gres/gpu:1
             assert re.fullmatch(rf"gres[:/]gpu[:=]{want['gpu']}", gres), (rule, gres)
             per_gpu = job.get("CpusPerTres", "")
@@ -204,7 +205,7 @@ def test_jobs_ask_slurm_for_the_profiles_resources(finished, cluster):
             assert int(job["NumCPUs"]) == want["gpu"] * want["cpus_per_gpu"], rule
         else:
             assert "gpu" not in gres and "gpu" not in job.get("CpusPerTres", ""), (rule, gres)
-    assert gpu_rules == {"train_generator", "extract_features"}
+    assert set(RULES) & gpu and set(RULES) - gpu  # both kinds ran
 
 
 def test_the_clustering_grid_runs_as_one_group_job(finished, cluster, tmp_path):
@@ -239,6 +240,9 @@ def test_the_clustering_grid_runs_as_one_group_job(finished, cluster, tmp_path):
         "summaries": 1,  # the dataset's metrics table
     }
     assert {job["JobState"] for job in jobs.values()} == {"COMPLETED"}
+    gpu = gpu_rules()  # extract_perturbed_features too (`use rule extract_features`)
+    for job in jobs.values():
+        assert (job["Partition"] == "gpu") == (job["rule"] in gpu), (job["rule"], job["Partition"])
     (grid_job,) = [job for job in jobs.values() if job["rule"] == "attribution_runs"]
     assert int(grid_job["NumCPUs"]) == profile["cores"]  # runs side by side, the rest in series
     changed = {**config, "attribution": {**grid, "reducers": [grid["reducers"][0], "pca95"]}}
