@@ -1,11 +1,12 @@
 # Quick start: `make demo` (install + run the quick demo + report), `make test` (install + tests).
-# `make demo-full` runs the full demo grid (config/demo-full.yaml).
+# `make demo-full` runs the full demo grid (config/demo-full.yaml); `make results` writes
+# docs/RESULTS.md from the runs' outputs.
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-full test lint clean
+.PHONY: demo demo-full test lint results check-results clean
 
 $(BIN)/medimprint-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,14 @@ demo-full: $(BIN)/medimprint-installed
 
 test: $(BIN)/medimprint-installed
 	$(BIN)/python -m pytest
+
+# docs/RESULTS.md from the outputs of every config that was run; check-results reruns the quick
+# demo and fails when its documented figures are not what the workflow writes (CI runs it).
+results: $(BIN)/medimprint-installed
+	$(BIN)/python benchmarks/results_page.py --available config/*.yaml
+
+check-results: demo
+	$(BIN)/python benchmarks/results_page.py --check config/config.yaml
 
 lint: $(BIN)/medimprint-installed
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

@@ -14,6 +14,7 @@ from conftest import BIN, REPO, snakemake
 
 from medimprint.io import write_gray_png
 from medimprint.names import ATTACKS, runs_in
+from medimprint.report.results_page import config_section, stale_sections, updated_page
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 pytestmark = pytest.mark.workflow
@@ -149,7 +150,7 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
         "dataset_metrics": 2,
         "attribution_figures": 1,
         "attribution_selected": 1,  # the attribution answer, with the new backbone's runs
-        "membership_selection": 1,
+        "membership_best_region": 1,
         "membership_selected": 1,  # the answer, now with the new backbone's candidates
         "membership_figures": 1,
         "metrics_report": 1,
@@ -193,7 +194,7 @@ def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, 
     backbones = grid.get("backbones", config["backbones"])
     assert planned_jobs(proc.stdout) == {
         "membership_regions": len(backbones) * len(grid["crops"]) * len(grid["methods"]),
-        "membership_selection": 1,
+        "membership_best_region": 1,
         "membership_selected": 1,
         "membership_figures": 1,
         "dataset_metrics": 1,
@@ -302,14 +303,14 @@ def test_membership_region_runs_and_submissions(finished):
         ids = [line.split(",")[0] for line in lines]
         assert sorted(ids) == sorted(test_ids), path.name  # every test image exactly once
         assert {line.split(",")[1] for line in lines} <= {"0", "1"}
-    chosen = pd.read_csv(finished / "results/tiny_db1/membership/regions_selected.tsv", sep="\t")
+    chosen = pd.read_csv(finished / "results/tiny_db1/membership/regions_best.tsv", sep="\t")
     run = chosen["run"].item()
     train_auc = membership[membership["metric"] == "cv_auc_train"].set_index("run")["value"]
     assert chosen["cv_auc_train"].item() == pytest.approx(train_auc.max())
     crop, backbone, method, distance = run.split("/")[1:]
     copied = f"membership_regions_{crop}_{backbone}_{method}_{distance}.csv"
-    selected = finished / "results/tiny_db1/submissions/membership_regions_selected.csv"
-    assert selected.read_text() == (selected.parent / copied).read_text()
+    best = finished / "results/tiny_db1/submissions/membership_regions_best.csv"
+    assert best.read_text() == (best.parent / copied).read_text()
 
 
 def test_membership_answer_beside_the_controls(finished):
@@ -345,6 +346,25 @@ def test_membership_answer_beside_the_controls(finished):
     assert (root / "selected_roc.png").stat().st_size > 0
     html = (finished / "results/report/metrics.html").read_text()
     assert html.index("the answer per dataset") < html.index("Membership — regions")
+
+
+def test_results_page_states_what_the_run_wrote_and_catches_a_changed_figure(finished):
+    """docs/RESULTS.md's section of a config is written from the run's own answer files, and
+    the CI check fails once a documented figure no longer matches them."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    section = config_section("config/test.yaml", config, finished / "results", root=REPO)
+    membership = pd.read_csv(finished / "results/tiny_db1/membership/selected.tsv", sep="\t")
+    attribution = pd.read_csv(
+        finished / "results/tiny_attribution/attribution/selected.tsv", sep="\t"
+    )
+    row = membership.iloc[0]
+    stated = f"{row['auc_test']:.3f} [{row['auc_test_low']:.3f}, {row['auc_test_high']:.3f}]"
+    assert f"| AUC test | {stated} |" in section
+    assert f"| chosen run | {attribution['run'].iloc[0]} |" in section
+    page = updated_page("", {"config/test.yaml": section})
+    assert stale_sections(page, {"config/test.yaml": section}) == {}
+    changed = page.replace(f"| AUC test | {stated} |", "| AUC test | 0.123 [0.1, 0.2] |")
+    assert list(stale_sections(changed, {"config/test.yaml": section})) == ["config/test.yaml"]
 
 
 def test_without_a_groups_file_groups_are_estimated_and_checked(finished, tmp_path):
