@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medimprint.attribution.metric_learning import GeneratorMetric
 from medimprint.attribution.runs import AttributionSetup
 from medimprint.attribution.selection import (
     NEW,
     agreement,
     choose,
     heldout_generator_ari,
+    merge_new_clusters,
     name_clusters,
     naming_accuracy,
     select,
@@ -54,6 +56,32 @@ def test_a_learned_reducer_is_validated_without_the_generator_held_out():
     assert 0.9 <= low <= mean <= 1.0
     two = labels != "pca_gaussian"
     assert np.isnan(heldout_generator_ari(x[two], labels[two], whiten)).all()
+
+
+def test_a_learned_reducer_never_fits_the_held_out_generator_or_the_rows_it_scores(monkeypatch):
+    """Out of sample: each held-out round fits the metric on seen generators' rows only, and
+    scores (transforms, clusters) only rows it was not fit on."""
+    x, labels = blobs(centres(GENERATORS), 30, seed=2)
+    row = {tuple(values): i for i, values in enumerate(x)}
+    calls = {"fit": [], "transform": []}
+    fit, transform = GeneratorMetric.fit, GeneratorMetric.transform
+
+    def spy(kind, original):
+        def wrapped(self, features, *args):
+            calls[kind].append({row[tuple(values)] for values in features})
+            return original(self, features, *args)
+
+        return wrapped
+
+    monkeypatch.setattr(GeneratorMetric, "fit", spy("fit", fit))
+    monkeypatch.setattr(GeneratorMetric, "transform", spy("transform", transform))
+    whiten = AttributionSetup(reducer="whiten", k="estimated", k_max=6)
+    mean, _ = heldout_generator_ari(x, labels, whiten)
+    assert len(calls["fit"]) == len(GENERATORS) and mean > 0.9
+    rounds = zip(sorted(GENERATORS), calls["fit"], calls["transform"], strict=True)
+    for held_out, fitted, scored in rounds:
+        assert fitted and not fitted & set(np.flatnonzero(labels == held_out))
+        assert not fitted & scored and fitted | scored == set(range(len(x)))
 
 
 def test_agreement_is_the_mean_ari_with_the_other_partitions():
@@ -140,6 +168,27 @@ def _dataset(seed: int = 6):
                  "cluster": np.concatenate([pd.factorize(train_labels)[0], test_clusters])}
             )  # fmt: skip
     return manifest, feature_sets, partitions
+
+
+def test_an_unseen_generator_split_in_two_is_merged_but_two_unseen_generators_are_not():
+    """k-means cut one unseen generator's blob in two by a plane: both halves are new and no
+    distance separates them, so they are one cluster; two unseen generators far apart stay two,
+    and clusters named after labelled generators are left as they are."""
+    seen = centres(GENERATORS, seed=3)
+    train, train_labels = blobs(seen, 40, seed=4)
+    far = {f"unseen_{i}": 3 * c for i, c in enumerate(centres(("a", "b"), seed=9).values())}
+    test, truth = blobs({**seen, **far}, 30, seed=5)
+    clusters = pd.factorize(truth)[0]
+    first = np.flatnonzero(truth == "unseen_0")
+    halves = test[first, 0] > np.median(test[first, 0])  # a cut through one blob
+    clusters[first[halves]] = 7
+    names = name_clusters(train, train_labels, test, clusters)
+    assert [names[c] for c in (3, 4, 7)] == [NEW, NEW, NEW]
+    merged = merge_new_clusters(train, test, clusters, names)
+    assert set(merged[first]) == {3}  # the two halves are one cluster again
+    assert set(merged[truth == "unseen_1"]) == {4}  # a generator of its own stays apart
+    assert (merged[clusters < 3] == clusters[clusters < 3]).all()
+    assert len(np.unique(merged)) == 5
 
 
 def test_select_and_summary_on_a_dataset_with_an_unseen_generator():

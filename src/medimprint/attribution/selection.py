@@ -6,9 +6,10 @@ reads a test label:
 
 - **held-out-generator ARI** (`heldout_generator_ari`): the labelled training split played as
   the open world. Each labelled generator in turn is the unseen one: a learned reducer is fit
-  without it, all training images are clustered with the run's own k rule, and the ARI against
-  the true generators is taken. The score is the mean over held-out generators (the minimum is
-  kept too). A run that merges or splits generators it has not been taught fails here.
+  without it (on half of each seen generator's images), the images it was not fit on are
+  clustered with the run's own k rule, and the ARI against the true generators is taken. The
+  score is the mean over held-out generators (the minimum is kept too). A run that merges or
+  splits generators it has not been taught fails here.
 - **agreement** (`agreement`): the mean ARI between a candidate's test partition and every
   other candidate's. Feature sets fail in different ways (a CNN merges two generators, a
   frequency fingerprint splits one by content); a partition that many of them reach is more
@@ -55,6 +56,20 @@ NEW = "new"
 #: A cluster whose images lie, at the median, more than this many times farther from the
 #: generator it is matched with than that generator's own images from each other is called new.
 MAX_RATIO = 2.0
+#: Share of each seen generator's labelled images a learned reducer is fit on when validated
+#: (`fit_rows`); the held-out score is taken on the rest and on the held-out generator.
+FIT_SHARE = 0.5
+
+
+def fit_rows(labels: np.ndarray, *, share: float = FIT_SHARE, seed: int = 0) -> np.ndarray:
+    """A seeded ``share`` of each generator's rows (a boolean mask): what a learned metric is
+    fit on in the held-out-generator validation, the rest being what it is scored on."""
+    rng = np.random.default_rng(seed)
+    fit = np.zeros(len(labels), dtype=bool)
+    for generator in np.unique(labels):
+        rows = np.flatnonzero(labels == generator)
+        fit[rng.permutation(rows)[: int(len(rows) * share)]] = True
+    return fit
 
 
 def heldout_generator_ari(
@@ -63,28 +78,32 @@ def heldout_generator_ari(
     """``(mean, min)`` ARI over labelled generators, each held out in turn (module docstring).
 
     ``features`` and ``labels`` are the labelled training split. A reducer that is not learned
-    does not depend on the held-out generator, so the split is clustered once. A learned one
-    needs two generators besides the held-out one: with fewer, the score is NaN.
+    does not depend on the held-out generator, so the split is clustered once. A learned one is
+    fit on `fit_rows` of the seen generators only and scored out of sample: on the seen
+    generators' other rows and every row of the held-out one (scoring the rows it was fit on
+    flattered it). It needs two generators besides the held-out one, each with 2 fit rows:
+    with fewer, the score is NaN.
     """
     generators = np.unique(labels)
     if len(generators) < 2:
         raise InputError("held-out-generator validation needs at least 2 labelled generators")
-    if setup.supervised and len(generators) < 3:  # the metric needs 2 generators to learn from
+    fit = fit_rows(labels, seed=setup.seed)
+    fit_counts = np.unique(labels[fit], return_counts=True)[1] if fit.any() else np.zeros(1)
+    if setup.supervised and (len(generators) < 3 or fit_counts.min() < 2):
         return float("nan"), float("nan")
     scores = []
     for held_out in generators if setup.supervised else generators[:1]:
         if setup.supervised:
-            seen = labels != held_out
-            x = (
-                GeneratorMetric(setup.reducer, seed=setup.seed)
-                .fit(features[seen], labels[seen])
-                .transform(features)
-            )
+            seen_fit = fit & (labels != held_out)
+            scored = ~seen_fit
+            metric = GeneratorMetric(setup.reducer, seed=setup.seed)
+            x = metric.fit(features[seen_fit], labels[seen_fit]).transform(features[scored])
         else:
+            scored = np.ones(len(labels), dtype=bool)
             x = reduce_features(features, setup.reducer, seed=setup.seed)
         k = choose_k(x, len(generators), setup)
         clusters = cluster(x, k, setup.method, linkage=setup.linkage, seed=setup.seed)
-        scores.append(float(adjusted_rand_score(labels, clusters)))
+        scores.append(float(adjusted_rand_score(labels[scored], clusters)))
     return float(np.mean(scores)), float(np.min(scores))
 
 
@@ -130,6 +149,16 @@ def choose(candidates: pd.DataFrame, *, tolerance: float = TOLERANCE) -> Choice:
     return Choice(str(order["run"].iloc[0]), table)
 
 
+def _spacing_ratios(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each query row's distance to its nearest ``reference`` row over the reference rows'
+    typical spacing (median distance of each to its nearest other one): about 1 for a row drawn
+    like the reference rows."""
+    within, _ = NearestNeighbors(n_neighbors=2).fit(reference).kneighbors(reference)
+    scale = max(float(np.median(within[:, 1])), np.finfo(float).tiny)
+    distance, _ = NearestNeighbors(n_neighbors=1).fit(reference).kneighbors(query)
+    return distance[:, 0] / scale
+
+
 def name_clusters(
     train: np.ndarray,
     train_labels: Sequence[str],
@@ -152,10 +181,7 @@ def name_clusters(
         own = train[train_labels == generator]
         if len(own) < 2:
             raise InputError(f"generator {generator!r} has fewer than 2 labelled images")
-        within, _ = NearestNeighbors(n_neighbors=2).fit(own).kneighbors(own)
-        scale = max(float(np.median(within[:, 1])), np.finfo(float).tiny)
-        distance, _ = NearestNeighbors(n_neighbors=1).fit(own).kneighbors(test)
-        ratios[:, column] = distance[:, 0] / scale
+        ratios[:, column] = _spacing_ratios(test, own)
     ids = np.unique(clusters)
     cost = np.stack([np.median(ratios[clusters == c], axis=0) for c in ids])
     rows, columns = linear_sum_assignment(cost)
@@ -164,6 +190,41 @@ def name_clusters(
         if cost[row, column] <= MAX_RATIO:
             names[int(ids[row])] = str(generators[column])
     return names
+
+
+def merge_new_clusters(
+    train: np.ndarray, test: np.ndarray, clusters: np.ndarray, named: Mapping[int, str]
+) -> np.ndarray:
+    """The test clusters with the `NEW` ones that no distance separates merged (each group
+    takes its smallest cluster id): an unseen generator that k-means split by content is one
+    generator. Two new clusters merge when each one's images lie, at the median, within
+    `MAX_RATIO` times the other's own spacing: the rule that names a cluster after a labelled
+    generator, applied between the unnamed ones (features standardised on the training split).
+    Clusters named after labelled generators are matched one to one, so they stay apart."""
+    clusters = np.asarray(clusters)
+    new = sorted(c for c, name in named.items() if name == NEW and (clusters == c).sum() >= 2)
+    if len(new) < 2:
+        return clusters
+    scaler = StandardScaler().fit(train)
+    test = scaler.transform(test)
+    parent = {c: c for c in new}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for i, a in enumerate(new):
+        for b in new[i + 1 :]:
+            rows_a, rows_b = test[clusters == a], test[clusters == b]
+            apart = max(
+                np.median(_spacing_ratios(rows_a, rows_b)),
+                np.median(_spacing_ratios(rows_b, rows_a)),
+            )
+            if apart <= MAX_RATIO:
+                low, high = sorted((root(a), root(b)))
+                parent[high] = low
+    return np.array([root(c) if c in parent else c for c in clusters])
 
 
 def naming_accuracy(named: Sequence[str], truth: Sequence[str], labelled: Sequence[str]) -> float:
@@ -225,10 +286,12 @@ def select(
     clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
     x_train, x_test = splits[feature_set]
     named = name_clusters(x_train, labels, x_test, clusters)
+    merged = merge_new_clusters(x_train, x_test, clusters, named)
     names = pd.DataFrame(
         {
             "id": test["id"].to_numpy(),
-            "cluster": clusters,
+            "cluster": merged,
+            "run_cluster": clusters,
             "generator": [named[c] for c in clusters],
         }
     )
@@ -273,7 +336,9 @@ def summary(
     row = {
         "dataset": dataset,
         "run": selection.run,
-        **{key: chosen[key] for key in ("feature_set", "reducer", "method", "k_test")},
+        **{key: chosen[key] for key in ("feature_set", "reducer", "method")},
+        "k_test": int(selection.names["cluster"].nunique()),
+        "k_run": int(chosen["k_test"]),
         **{key: chosen[key] for key in ("heldout_ari", "heldout_ari_min", "agreement")},
         "candidates": len(candidates),
         "shortlisted": int(candidates["shortlisted"].sum()),
