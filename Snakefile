@@ -19,6 +19,7 @@ include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/membership.smk"
+include: "workflow/rules/subsets.smk"
 include: "workflow/rules/report.smk"
 
 

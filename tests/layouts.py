@@ -59,3 +59,26 @@ def attribution_layout(root: Path, generators=("vae", "dcgan"), n: int = 2) -> d
             "test_generators": len(generators),
         },
     }
+
+
+def subsets_layout(root: Path, subsets=("s1", "s2"), n: int = 2) -> dict:
+    """Create a training-subset dataset as the task ships it (names numbered per folder, so
+    they repeat); unknown images labelled cyclically by subset."""
+    for k, subset in enumerate(subsets):
+        for i in range(n):
+            png(root / "real" / subset / f"image_{i:05d}.png", seed=100 * k + i)
+            png(root / "generated" / subset / f"image_{i:05d}.png", seed=1000 + 100 * k + i)
+    rows = []
+    for i in range(n):
+        png(root / "generated_unknown" / f"image_{i:05d}.png", seed=5000 + i)
+        rows.append(f"image_{i:05d}.png,{subsets[i % len(subsets)]}")
+    (root / "test_labels.csv").write_text("image_path,label\n" + "\n".join(rows) + "\n")
+    return {
+        "root": str(root),
+        "subsets": {
+            "real": "real/*/*.png",
+            "generated": "generated/*/*.png",
+            "unknown": "generated_unknown/*.png",
+            "test_labels": "test_labels.csv",
+        },
+    }

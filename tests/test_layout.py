@@ -32,6 +32,7 @@ def test_the_subpackages_are_the_ideas():
         "report",
         "runtime",
         "segmentation",
+        "subsets",
     ]
 
 
@@ -43,7 +44,7 @@ LAYERS = [
     {"runtime", "clustering", "evaluation", "neighbours"},
     {"data", "benchmark"},
     {"config", "features", "segmentation"},
-    {"membership", "attribution"},
+    {"membership", "attribution", "subsets"},
     {"report"},
 ]
 

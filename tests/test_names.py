@@ -31,6 +31,8 @@ def enum(path: str) -> tuple:
         ("properties.attribution.properties.reducers.items", names.REDUCERS),
         ("properties.attribution.properties.methods.items", names.CLUSTERING_METHODS),
         ("properties.attribution.properties.k.items", names.K_MODES),
+        ("properties.subsets.properties.methods.items", names.SUBSET_METHODS),
+        ("$defs.build.properties.subsets.properties.generator", names.GENERATOR_FAMILIES),
         ("$defs.build.properties.membership.additionalProperties.properties.generator",
          names.GENERATOR_FAMILIES),
     ],
@@ -53,6 +55,9 @@ def test_run_ids_round_trip():
         names.parse_attribution_run_id("regions/full/lbp/kmeans/min")
     assert names.region_run_id("lung", "lbp", "kmeans", "min") == "regions/lung/lbp/kmeans/min"
     assert names.runs_in("patch_leaks", "pixels") and not names.runs_in("patch_leaks", "lbp")
+    assert names.parse_subset_run_id(names.subset_run_id("knn", "dct")) == ("knn", "dct")
+    with pytest.raises(ValueError, match="not a subsets run id"):
+        names.parse_subset_run_id("subsets/svm/dct")
 
 
 def test_the_rules_spell_no_list_or_run_id_of_their_own():
@@ -63,7 +68,8 @@ def test_the_rules_spell_no_list_or_run_id_of_their_own():
     for listed in (names.CROPS, names.REDUCERS, names.CLUSTERING_METHODS, names.K_MODES,
                    names.GENERATOR_FAMILIES, names.ATTACKS, names.DISTANCES):  # fmt: skip
         assert "|".join(listed) not in text
-    for template in ("/k-{", 'f"attacks/', 'f"regions/', 'f"controls/', '"attacks/ensemble"'):
+    for template in ("/k-{", 'f"attacks/', 'f"regions/', 'f"controls/', '"attacks/ensemble"',
+                     'f"subsets/'):  # fmt: skip
         assert template not in text, template
 
 

@@ -113,6 +113,31 @@ def test_the_attribution_answer_is_a_k_estimated_run_with_named_clusters(finishe
     assert answer["grid_ari_test_min"].iloc[0] <= answer["ari_test"].iloc[0]
 
 
+def test_the_subsets_answer_is_chosen_by_training_accuracy_and_submitted(finished):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    results = finished / "results" / "tiny_subsets"
+    metrics = pd.read_csv(results / "metrics.tsv", sep="\t")
+    spaces, methods = list(config["backbones"]), config["subsets"]["methods"]
+    assert set(metrics["run"]) == {f"subsets/{m}/{s}" for m in methods for s in spaces}
+    train = metrics[metrics["metric"] == "accuracy_train"].set_index("run")["value"]
+    answer = pd.read_csv(results / "subsets" / "selected.tsv", sep="\t").iloc[0]
+    assert answer["run"] in train.index and train[answer["run"]] == train.max()
+    assert answer["subsets"] == 2 and answer["unknown"] == 12 and answer["chance"] == 0.5
+    submission = pd.read_csv(results / "submissions" / "subsets_selected.csv", dtype=str)
+    assert list(submission.columns) == ["image_path", "predicted_class"]
+    assert sorted(submission["image_path"]) == [f"image_{i:05d}.png" for i in range(12)]
+    assert set(submission["predicted_class"]) <= {"db1", "db2"}
+    method, space = answer["run"].split("/")[1:]
+    own = results / "submissions" / f"subsets_{method}_{space}.csv"
+    assert own.read_text() == (results / "submissions" / "subsets_selected.csv").read_text()
+    confusion = pd.read_csv(results / "subsets" / "selected_confusion.tsv", sep="\t")
+    assert confusion[["db1", "db2"]].to_numpy().sum() == 12
+    correct = np.trace(confusion[["db1", "db2"]].to_numpy()) / 12
+    assert correct == pytest.approx(answer["accuracy_test"])
+    report = (finished / "results" / "report" / "metrics.html").read_text()
+    assert "Training subsets — the answer per dataset" in report
+
+
 def test_membership_dataset_is_ingested(finished):
     manifest = pd.read_csv(finished / "results" / "tiny_db1" / "manifest.tsv", sep="\t", dtype=str)
     real_train = manifest[(manifest["role"] == "real") & (manifest["split"] == "train")]

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from medimprint.benchmark.layout import attribution_sets
+from medimprint.benchmark.layout import POOLED, attribution_sets
 from medimprint.errors import InputError
 from medimprint.names import CODE_SPACE
 
@@ -71,6 +71,19 @@ def check_config(config: dict) -> None:
                     f"builds.{name}.membership ({', '.join(build['membership'])}); name one of "
                     "them"
                 )
+        subsets = build.get("subsets") or {}
+        strangers = [db for db in subsets.get("databases", []) if db not in build["membership"]]
+        if strangers:
+            raise InputError(
+                f"config: builds.{name}.subsets.databases lists {strangers}, which are not in "
+                f"builds.{name}.membership ({', '.join(build['membership'])}); each subset is "
+                "one membership database's used images"
+            )
+        if subsets.get("null") and POOLED in build["membership"]:
+            raise InputError(
+                f"config: builds.{name}.membership: the database name {POOLED!r} is taken by "
+                "the null subsets set's model; rename the database"
+            )
         if build["source"] == "slices" and "slices" not in build:
             raise InputError(
                 f"config: builds.{name} has source 'slices' but no 'slices: {{glob: ...}}'; "
@@ -96,6 +109,8 @@ def check_config(config: dict) -> None:
         for section in ("attribution", "regions")
         if "backbones" in config.get(section, {})
     ]
+    if "spaces" in config.get("subsets", {}):
+        lists.append(("subsets.spaces", config["subsets"]["spaces"]))
     if "spaces" in config.get("attacks", {}):
         spaces = [s for s in config["attacks"]["spaces"] if s != CODE_SPACE]
         lists.append(("attacks.spaces", spaces))

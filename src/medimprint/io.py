@@ -127,9 +127,9 @@ def write_gray_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 #: Header names users give the id column of a label or group file (file names or stems).
-ID_COLUMNS = ("id", "file", "filename", "image")
+ID_COLUMNS = ("id", "file", "filename", "image", "image_path")
 #: Header names users give the label column of a label file.
-LABEL_COLUMNS = ("label", "model", "generator", "class")
+LABEL_COLUMNS = ("label", "model", "generator", "class", "subset")
 
 
 def named_columns(

@@ -55,6 +55,11 @@ REFERENCE_ATTACKS = ("gan_leaks", "patch_leaks", "domias")
 CONTROLS = ("labelled_neighbour", "nearest_generated")
 #: The control that is also the answer's default: label free and without a parameter.
 BASELINE_CONTROL = "nearest_generated"
+#: Ways to tell which training subset's generator made an image (the task's 2025 sub-task 2):
+#: the subset of the nearest real image (reads no label of a generated image), a k-NN and a
+#: logistic regression on the labelled generated images, and the latter with each image's
+#: distances to the real subsets as extra features.
+SUBSET_METHODS = ("nearest_real", "knn", "logistic", "logistic_real")
 #: Generator families a build can train.
 GENERATOR_FAMILIES = ("vae", "dcgan", "upconv_gan", "pca_gaussian")
 #: The view of test images as made (robustness runs name a perturbation instead).
@@ -103,6 +108,19 @@ def reconstruction_run_id(method: str) -> str:
 def control_run_id(control: str) -> str:
     """``controls/{control}``."""
     return f"controls/{control}"
+
+
+def subset_run_id(method: str, space: str) -> str:
+    """A run of training-subset identification: ``subsets/{method}/{space}``."""
+    return f"subsets/{method}/{space}"
+
+
+def parse_subset_run_id(run: str) -> tuple[str, str]:
+    """``(method, space)`` of a `subset_run_id`."""
+    parts = run.split("/")
+    if len(parts) != 3 or parts[0] != "subsets" or parts[1] not in SUBSET_METHODS:
+        raise ValueError(f"not a subsets run id: {run!r}")
+    return parts[1], parts[2]
 
 
 #: Separates a run id from its inner setting in a membership candidate's name

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import medimprint.benchmark.layout as layout_mod
-from medimprint.benchmark.layout import generator_plan, write_layout
+from medimprint.benchmark.layout import generator_plan, training_rows, write_layout
 from medimprint.benchmark.slices import load_slices
 from medimprint.benchmark.split import split_real
 from medimprint.errors import InputError
@@ -604,3 +604,59 @@ def test_membership_folders_as_the_task_ships_them(tmp_path):
     manifest = ingest(spec, name="db1")
     own = manifest[(manifest["role"] == "generated") & (manifest["split"] == "test")]
     assert len(own) == 3 and (manifest.loc[manifest["role"] == "real", "label"] != "").all()
+
+
+# --------------------------------------------------------------------------- subsets sets
+
+
+SUBSETS = {
+    "databases": ["db1", "db2"],
+    "generator": "vae",
+    "per_subset": 3,
+    "unknown_per_subset": 2,
+}
+
+
+def test_a_subsets_set_takes_each_databases_model_after_its_membership_samples(tmp_path):
+    build = {**BUILD, "subsets": SUBSETS}
+    plan = generator_plan(build)
+    assert plan["db1/vae"] == 5 + 3 + 2  # membership, then labelled, then unknown
+    assert plan["db2/vae"] == 5 + 3 + 2  # attribution's train and test vae, then the subsets
+    images, meta, splits, _ = _inputs()
+    samples = {}
+    for m, (key, n) in enumerate(plan.items()):
+        arr = np.full((n, 8, 8), 255, np.uint8)
+        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n)
+        samples[key] = arr
+    out = tmp_path / "data"
+    write_layout(out, images, meta, splits, samples, build, seed=0)
+    root = out / "subsets"
+    for db in ("db1", "db2"):
+        used = splits[(splits["database"] == db) & (splits["status"] == "used")]
+        real = sorted((root / "real" / db).iterdir())
+        assert len(real) == len(used)  # every used image, labelled and test parts alike
+        rows = {int(read_gray_png(p)[0, 0]) + 256 * int(read_gray_png(p)[0, 1]) for p in real}
+        assert rows == set(meta.index[meta["id"].isin(used["id"])])
+        generated = [read_gray_png(p)[0, :2] for p in sorted((root / "generated" / db).iterdir())]
+        key = list(plan).index(f"{db}/vae")
+        # after the 5 samples db1's membership (db2: attribution's vae) took
+        assert [tuple(g) for g in generated] == [(key, 5 + i) for i in range(3)]
+    labels = pd.read_csv(root / "test_labels.csv")
+    assert list(labels.columns) == ["image_path", "label"]
+    assert sorted(labels["label"]) == ["db1", "db1", "db2", "db2"]
+    for name, subset in zip(labels["image_path"], labels["label"], strict=True):
+        tag = read_gray_png(root / "generated_unknown" / name)[0, :2]
+        assert tag[0] == list(plan).index(f"{subset}/vae") and tag[1] >= 8
+
+
+def test_a_null_subsets_set_deals_one_pooled_models_samples():
+    build = {**BUILD, "subsets": {**SUBSETS, "null": True}}
+    plan = generator_plan(build)
+    assert plan["pooled/vae"] == 2 * (3 + 2)
+    splits = split_real(
+        _meta(patients=12, slices=8), DBS, by="block", block_size=4, block_gap=0, seed=0
+    )
+    pooled = training_rows(splits, "pooled")
+    assert set(pooled["id"]) == set(splits.loc[splits["status"] == "used", "id"])
+    with pytest.raises(InputError, match=r"subsets.databases \['db9'\]"):
+        generator_plan({**BUILD, "subsets": {**SUBSETS, "databases": ["db1", "db9"]}})

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from layouts import SIZE, attribution_layout, membership_layout, noise, png
+from layouts import SIZE, attribution_layout, membership_layout, noise, png, subsets_layout
 from PIL import Image
 
 from medimprint.data.manifest import (
@@ -52,6 +52,46 @@ def test_membership_manifest_follows_contract(tmp_path):
     ]
     assert manifest["path"].iloc[0] == str(tmp_path / "db1" / "generated" / "generated_0.png")
     assert all(isinstance(v, str) for v in manifest.to_numpy().ravel())
+
+
+def test_subsets_manifest_names_each_image_by_its_subset_folder(tmp_path):
+    spec = subsets_layout(tmp_path, subsets=("s2", "s1"), n=2)
+    manifest = ingest(spec)
+    got = list(manifest[["id", "role", "split", "label"]].itertuples(index=False, name=None))
+    assert got == [
+        ("real/s1/image_00000", "real", "train", "s1"),
+        ("real/s1/image_00001", "real", "train", "s1"),
+        ("real/s2/image_00000", "real", "train", "s2"),
+        ("real/s2/image_00001", "real", "train", "s2"),
+        ("generated/s1/image_00000", "generated", "train", "s1"),
+        ("generated/s1/image_00001", "generated", "train", "s1"),
+        ("generated/s2/image_00000", "generated", "train", "s2"),
+        ("generated/s2/image_00001", "generated", "train", "s2"),
+        ("unknown/image_00000", "generated", "test", "s2"),
+        ("unknown/image_00001", "generated", "test", "s1"),
+    ]
+    assert file_name("unknown/image_00001") == "image_00001"
+    assert len(dataset_files(spec)) == 11  # images and the label file
+
+
+def test_subsets_errors_name_the_folder_and_the_fix(tmp_path):
+    spec = subsets_layout(tmp_path / "one", subsets=("s1",))
+    assert "one subset folder ['s1']" in ingest_error(spec)
+    spec = subsets_layout(tmp_path / "orphan")
+    shutil.rmtree(tmp_path / "orphan" / "real" / "s2")
+    assert "subset(s) ['s2'] have no real images" in ingest_error(spec)
+    spec = subsets_layout(tmp_path / "labels")
+    (tmp_path / "labels" / "test_labels.csv").write_text(
+        "image_path,label\nimage_00000.png,s1\nimage_00001.png,s9\n"
+    )
+    assert "label(s) ['s9'] name no subset" in ingest_error(spec)
+    spec = subsets_layout(tmp_path / "empty")
+    shutil.rmtree(tmp_path / "empty" / "real")
+    message = ingest_error(spec)
+    assert "subsets.real: glob 'real/*/*.png' matches no file" in message
+    assert "folder" in message and "real' does not exist" in message
+    both = {**spec, "membership": {}}
+    assert "'membership' and 'subsets'" in ingest_error(both)
 
 
 def test_attribution_manifest_sorted_generators_and_foreign_test_label(tmp_path):

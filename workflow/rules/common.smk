@@ -50,6 +50,8 @@ DATASETS = config["datasets"]
 BACKBONES = list(config["backbones"])
 ATTRIBUTION = [name for name, spec in DATASETS.items() if "attribution" in spec]
 MEMBERSHIP = [name for name, spec in DATASETS.items() if "membership" in spec]
+SUBSETS = [name for name, spec in DATASETS.items() if "subsets" in spec]
+SUBSET_SPACES = config["subsets"].get("spaces", BACKBONES)
 # A feature set is one backbone, or several concatenated ("efficientnet_lite0+dct").
 COMBINED = {"+".join(members): members for members in config["attribution"]["combine"]}
 ATTRIBUTION_BACKBONES = config["attribution"].get("backbones", BACKBONES)
@@ -355,8 +357,18 @@ def ensemble_members(dataset):
     return attack_runs(dataset) | reconstruction
 
 
+def subsets_files(dataset, kind):
+    """One ``kind`` of file (predictions, metrics) of each feature space of a subsets dataset."""
+    return [
+        output_path("subsets_runs", kind, dataset=dataset, space=space)
+        for space in SUBSET_SPACES
+    ]
+
+
 def dataset_metrics(wildcards):
     """Per-run metrics files of one dataset."""
+    if wildcards.dataset in SUBSETS:
+        return subsets_files(wildcards.dataset, "metrics")
     if wildcards.dataset in MEMBERSHIP:
         attacks = list(attack_runs(wildcards.dataset, "metrics").values())
         others = [
@@ -406,5 +418,6 @@ def all_targets():
             for dataset in ATTRIBUTION
             for rule, key in attribution
         ]
+        + [output_path("subsets_selected", "table", dataset=d) for d in SUBSETS]
         + [output_path("metrics_report", key) for key in ("table", "html")]
     )

@@ -30,6 +30,7 @@ rule metrics_report:
             if K_ESTIMATED in config["attribution"]["k"]
             else []
         ),
+        subsets_selected=expand(rules.subsets_selected.output.table, dataset=SUBSETS),
     output:
         table="results/metrics.tsv",
         html=report(

@@ -13,7 +13,8 @@ with job(snakemake):
     quality = [pd.read_csv(path, sep="\t") for path in snakemake.input.segmentation]
     segmentation = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
     answers = {
-        kind: read_answers(snakemake.input[kind]) for kind in ("selected", "attribution_selected")
+        kind: read_answers(snakemake.input[kind])
+        for kind in ("selected", "attribution_selected", "subsets_selected")
     }
     with atomic_path(snakemake.output.html) as tmp:
         tmp.write_text(metrics_html(table, segmentation, **answers))

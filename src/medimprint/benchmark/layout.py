@@ -8,6 +8,13 @@ train generator) and then the next ``test_per_generator`` (if it is a test gener
 Attribution generators are families trained on the pool's used images, or another database's
 (``db1/vae``, named ``vae.db1``: a look-alike of the pool's ``vae``).
 
+A ``subsets`` set (the task's 2025 sub-task 2) takes each listed database's used images as one
+real training subset and model ``"{db}/{family}"`` as its generator: its first
+``per_subset`` free samples go to ``generated/<db>/``, the next ``unknown_per_subset`` to
+``generated_unknown/`` (shuffled, with ``test_labels.csv``). With ``null: true`` one model,
+``"pooled/{family}"``, learns every database's used images and its samples are dealt to the
+subsets in turn: the labels then carry no signal, a check that every method sits at chance.
+
 A membership database with ``generated_test`` gives its test split its own generator, as the task
 may: model ``"{db}.test/{family}"`` learns the test part's used images and writes
 ``generated_test/``, model ``"{db}.dev/{family}"`` the labelled (train part's) used images and
@@ -49,6 +56,10 @@ MEMBERSHIP_FOLDERS = {
 #: Suffixes of the model databases of a membership database whose test split has its own
 #: generator: the development split's model (``db1.dev``) and the test split's (``db1.test``).
 DEV_MODEL, TEST_MODEL = ".dev", ".test"
+#: The model database of a null subsets set: every membership database's used images.
+POOLED = "pooled"
+#: Where a subsets set goes in a build's layout.
+SUBSETS_FOLDER = "subsets"
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,24 @@ def _sample_ranges(build: dict) -> list[_SampleRange]:
             for entry in _key(attribution, key, where):
                 name, model = attribution_model(entry, pool, membership)
                 take(f"attribution_{use}", name, model, n, folder)
+    subsets = build.get("subsets")
+    if subsets:
+        family = _key(subsets, "generator", "subsets")
+        databases = _key(subsets, "databases", "subsets")
+        unknown_databases = sorted(set(databases) - set(membership))
+        if unknown_databases:
+            raise InputError(
+                f"subsets.databases {unknown_databases}: not membership databases of the build "
+                f"({', '.join(sorted(membership))}); each subset is one database's used images"
+            )
+        for use, key in (
+            ("subsets_labelled", "per_subset"),
+            ("subsets_unknown", "unknown_per_subset"),
+        ):
+            n = _count(subsets, key, "subsets")
+            for db in databases:
+                model = f"{POOLED if subsets.get('null') else db}/{family}"
+                take(use, db, model, n, SUBSETS_FOLDER)
     return ranges
 
 
@@ -150,6 +179,8 @@ def training_rows(splits: pd.DataFrame, database: str) -> pd.DataFrame:
     """The real images (rows of ``splits``) a model of ``database`` learns: the database's used
     images, only the labelled part's for ``"{db}.dev"`` and the test part's for
     ``"{db}.test"``."""
+    if database == POOLED:
+        return splits[splits["status"] == "used"]
     base, part = database, None
     for suffix, learns in ((DEV_MODEL, "train"), (TEST_MODEL, "test")):
         if database.endswith(suffix):
@@ -224,6 +255,9 @@ def write_layout(
         for folder, _, _ in attribution_sets(build):
             own = [r for r in ranges if r.folder == folder]
             _write_attribution(tmp / folder, own, samples, rng, per_folder)
+        own = [r for r in ranges if r.folder == SUBSETS_FOLDER]
+        if own:
+            _write_subsets(tmp / SUBSETS_FOLDER, own, images, row_of, splits, samples, rng)
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -344,6 +378,38 @@ def _write_attribution(
         labels.append((f"{name}.png" if per_folder else name, family))
     columns = ["file", "model"] if per_folder else ["id", "label"]
     write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=columns))
+
+
+def _write_subsets(
+    folder: Path,
+    ranges: list[_SampleRange],
+    images: np.ndarray,
+    row_of: dict[str, int],
+    splits: pd.DataFrame,
+    samples: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> None:
+    """The task's 2025 sub-task 2 layout: ``real/<subset>/`` (the database's used images, both
+    parts), ``generated/<subset>/``, ``generated_unknown/`` and ``test_labels.csv``
+    (``image_path,label``), every folder numbered from 0 as the task ships it."""
+    unknown: list[tuple[str, np.ndarray]] = []
+    for r in ranges:
+        chunk = samples[r.key][r.start : r.stop]
+        if r.use == "subsets_unknown":
+            unknown.extend((r.name, image) for image in chunk)
+            continue
+        used = splits[(splits["database"] == r.name) & (splits["status"] == "used")]
+        for i, id_ in enumerate(used["id"].astype(str)):
+            write_gray_png(folder / "real" / r.name / f"image_{i:05d}.png", images[row_of[id_]])
+        for i, image in enumerate(chunk):
+            write_gray_png(folder / "generated" / r.name / f"image_{i:05d}.png", image)
+    (folder / "generated_unknown").mkdir(parents=True, exist_ok=True)
+    labels = []
+    for i, k in enumerate(rng.permutation(len(unknown))):
+        subset, image = unknown[k]
+        write_gray_png(folder / "generated_unknown" / f"image_{i:05d}.png", image)
+        labels.append((f"image_{i:05d}.png", subset))
+    write_table(folder / "test_labels.csv", pd.DataFrame(labels, columns=["image_path", "label"]))
 
 
 def _sibling_dir(out_dir: Path, kind: str) -> Path:

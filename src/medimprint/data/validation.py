@@ -59,6 +59,16 @@ OPTIONAL_MEMBERSHIP = ("generated_test",)
 #: test/generated, for a user who knows one generator made both).
 GLOB_LISTS = ("generated", "generated_test")
 MEMBERSHIP_LABELS = ("0", "1")
+#: subsets config key -> (role, split) of its images; ``real`` and ``generated`` globs name each
+#: image's subset by the folder holding it (the task's ``real/<subset>/``,
+#: ``generated/<subset>/``), ``unknown`` holds the generated images to assign.
+SUBSET_SOURCES = {
+    "real": ("real", "train"),
+    "generated": ("generated", "train"),
+    "unknown": ("generated", "test"),
+}
+#: The analyses a dataset entry may hold, one per entry.
+KINDS = ("membership", "attribution", "subsets")
 
 _CONFIG = "config"
 _EMPTY = "globs matching no file"
@@ -88,16 +98,17 @@ class _Source:
 
     @property
     def labelled_test(self) -> bool:
-        """Whether the test labels name this source's images: the test images whose status or
-        generator is asked (a membership test split's generated images are given, not asked)."""
-        return self.split == "test" and (self.role == "real" or self.key.startswith("attribution"))
+        """Whether the test labels name this source's images: the test images whose status,
+        generator or subset is asked (a membership test split's generated images are given,
+        not asked)."""
+        return self.split == "test" and (self.role == "real" or not self.key.startswith("member"))
 
 
 @dataclass(frozen=True)
 class _Plan:
     """A dataset entry, checked: what to glob and where the test labels are."""
 
-    kind: str  # "membership" | "attribution"
+    kind: str  # one of KINDS
     root: Path
     sources: list[_Source]
     labels_file: str | None
@@ -198,13 +209,13 @@ def _plan(spec: Mapping[str, Any], problems: _Problems) -> _Plan | None:
         problems.add(_CONFIG, f"dataset entry must be a mapping, got {type(spec).__name__}")
         return None
     root = _root(spec, problems)
-    kinds = [kind for kind in ("membership", "attribution") if kind in spec]
+    kinds = [kind for kind in KINDS if kind in spec]
     if len(kinds) != 1:
-        which = "both" if kinds else "neither"
+        which = f"{' and '.join(map(repr, kinds))}" if kinds else "none"
         problems.add(
             _CONFIG,
-            f"dataset has {which} 'membership' {'and' if kinds else 'nor'} 'attribution'; give "
-            "exactly one (use two dataset entries for two tasks)",
+            f"dataset has {which} of {', '.join(map(repr, KINDS))}; give exactly one (use one "
+            "dataset entry per analysis)",
         )
         return None
     kind = kinds[0]
@@ -214,8 +225,10 @@ def _plan(spec: Mapping[str, Any], problems: _Problems) -> _Plan | None:
         return None
     if kind == "membership":
         sources = _membership_sources(section, problems)
-    else:
+    elif kind == "attribution":
         sources = _attribution_sources(section, problems)
+    else:
+        sources = _subset_sources(section, root, problems)
     labels_file = section.get("test_labels")
     if labels_file is not None and (not isinstance(labels_file, str) or not labels_file.strip()):
         problems.add(_CONFIG, f"{kind}.test_labels: must be a file path, got {labels_file!r}")
@@ -336,6 +349,57 @@ def _attribution_sources(section: Mapping[str, Any], problems: _Problems) -> lis
     return sources
 
 
+def _subset_sources(
+    section: Mapping[str, Any], root: Path | None, problems: _Problems
+) -> list[_Source]:
+    """One source per subset folder of ``real`` and ``generated`` (the folder's name is the
+    subset), then ``unknown``. Every labelled subset needs real images of its own: the real
+    subsets are what the generated images are traced back to."""
+    sources = []
+    found: dict[str, list[str]] = {}
+    for key in ("real", "generated"):
+        pattern = _glob_value(section, key, "subsets", problems)
+        if pattern is None or root is None:
+            continue
+        role, split = SUBSET_SOURCES[key]
+        whole = _Source(f"subsets.{key}", pattern, role, split, "")
+        folders = sorted({Path(path).parent for _, path in _resolve_one(root, whole)})
+        if not folders:
+            problems.add(_EMPTY, _empty_message(root, whole))
+        names = Counter(folder.name for folder in folders)
+        for folder in folders:
+            subset = folder.name
+            if names[subset] > 1 or not ID_PATTERN.fullmatch(subset):
+                problems.add(
+                    _CONFIG,
+                    f"subsets.{key}: folder '{folder}' cannot name a subset (its name is "
+                    f"{'shared by another folder' if names[subset] > 1 else 'not ' + ID_RULE}); "
+                    f"give each subset one folder, e.g. {key}/<subset>/*.png",
+                )
+                continue
+            own = os.path.join(glob.escape(str(folder)), Path(pattern).name)
+            name = f"{key}{ROLE_SEPARATOR}{subset}"
+            sources.append(_Source(f"subsets.{key}.{subset}", own, role, split, subset, name))
+        found[key] = sorted(names)
+    if len(found.get("generated", [])) == 1:
+        problems.add(
+            _CONFIG,
+            f"subsets.generated: one subset folder {found['generated']}; identification needs "
+            "at least 2, one folder per subset (generated/<subset>/*.png)",
+        )
+    orphans = sorted(set(found.get("generated", [])) - set(found.get("real", [])))
+    if "real" in found and orphans:
+        problems.add(
+            _CONFIG,
+            f"subsets.generated: subset(s) {orphans} have no real images (real subsets: "
+            f"{found['real']}); add real/<subset>/ folders or name the folders alike",
+        )
+    pattern = _glob_value(section, "unknown", "subsets", problems)
+    if pattern is not None:
+        sources.append(_Source("subsets.unknown", pattern, *SUBSET_SOURCES["unknown"], ""))
+    return sources
+
+
 # --- files and images -----------------------------------------------------------------------
 
 
@@ -343,14 +407,20 @@ def _resolve(plan: _Plan, problems: _Problems) -> list[tuple[_Source, str]]:
     """Glob each source (sorted; folders skipped); report sources matching no file."""
     found = []
     for source in plan.sources:
-        pattern = source.pattern
-        if not os.path.isabs(pattern):
-            pattern = os.path.join(glob.escape(str(plan.root)), pattern)
-        matches = sorted(p for p in glob.glob(pattern, recursive=True) if not os.path.isdir(p))
+        matches = _resolve_one(plan.root, source)
         if not matches:
             problems.add(_EMPTY, _empty_message(plan.root, source))
-        found += [(source, path) for path in matches]
+        found += matches
     return found
+
+
+def _resolve_one(root: Path, source: _Source) -> list[tuple[_Source, str]]:
+    """The files ``source``'s glob matches under ``root`` (sorted; folders skipped)."""
+    pattern = source.pattern
+    if not os.path.isabs(pattern):
+        pattern = os.path.join(glob.escape(str(root)), pattern)
+    matches = sorted(p for p in glob.glob(pattern, recursive=True) if not os.path.isdir(p))
+    return [(source, path) for path in matches]
 
 
 def _empty_message(root: Path, source: _Source) -> str:
@@ -519,6 +589,15 @@ def _read_labels(
     test = [(source, p) for source, p in found if source.labelled_test]
     if test:
         _match_labels(path, labels, test, found, problems)
+    if plan.kind == "subsets":
+        subsets = {source.label for source in plan.sources if source.role == "generated"} - {""}
+        strangers = sorted({label for label in labels.values() if label} - subsets)
+        if strangers:
+            problems.add(
+                _LABELS,
+                f"{path}: label(s) {strangers[:5]} name no subset of subsets.generated "
+                f"({sorted(subsets)}); labels are the subset folders' names",
+            )
     return labels
 
 
@@ -592,9 +671,8 @@ def _label_rows(path: Path, table: pd.DataFrame, kind: str, problems: _Problems)
                 "for training) or 0 (not used)",
             )
         elif not label:
-            problems.add(
-                _LABELS, f"{path}: id {id_!r} has an empty label; give its generator's name"
-            )
+            what = "subset" if kind == "subsets" else "generator"
+            problems.add(_LABELS, f"{path}: id {id_!r} has an empty label; give its {what}'s name")
         labels[id_] = label
     for id_ in sorted(repeated):
         problems.add(_LABELS, f"{path}: id {id_!r} appears more than once; keep one row")

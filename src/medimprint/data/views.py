@@ -88,3 +88,48 @@ class MembershipView:
             groups,
             has_test_generator(manifest),
         )
+
+
+@dataclass(frozen=True)
+class SubsetsView:
+    """A training-subset dataset as every run reads it, built once (`of`): the real images of
+    each subset, the generated images labelled by the subset their generator learned, the
+    unknown generated images to assign, and their labels (read only after every decision)."""
+
+    #: the real images: id, subset
+    real: pd.DataFrame
+    #: the labelled generated images: id, subset
+    labelled: pd.DataFrame
+    #: ids of the unknown generated images
+    unknown: list[str]
+    #: test labels (subset by id), for evaluation only; None when the dataset has none
+    truth: pd.Series | None = None
+
+    @property
+    def subsets(self) -> list[str]:
+        """The subsets an image may be assigned to: those with labelled generated images."""
+        return sorted(self.labelled["subset"].unique())
+
+    @classmethod
+    def of(cls, manifest: pd.DataFrame) -> SubsetsView:
+        def rows(role: str, split: str) -> pd.DataFrame:
+            part = manifest[(manifest["role"] == role) & (manifest["split"] == split)]
+            return pd.DataFrame({"id": part["id"].to_numpy(), "subset": part["label"].to_numpy()})
+
+        real, labelled, unknown = (
+            rows("real", "train"),
+            rows("generated", "train"),
+            rows("generated", "test"),
+        )
+        if labelled["subset"].nunique() < 2 or unknown.empty or real.empty:
+            raise InputError(
+                "training-subset identification needs real images and labelled generated images "
+                f"of at least 2 subsets and unknown generated images; got {len(real)} real, "
+                f"{len(labelled)} labelled generated of {labelled['subset'].nunique()} subset(s) "
+                f"and {len(unknown)} unknown; check the dataset's subsets globs"
+            )
+        given = unknown["subset"]
+        truth = None
+        if (given != "").all():
+            truth = pd.Series(given.to_numpy(), index=unknown["id"].to_numpy())
+        return cls(real, labelled, unknown["id"].tolist(), truth)

@@ -2,7 +2,8 @@
 
 Each config that was run gets one section between markers (``<!-- results: config/x.yaml -->``
 ... ``<!-- /results -->``), so regenerating one config keeps the others. A section holds, per
-dataset, the answer (`membership/selected.tsv`, `attribution/selected.tsv`) and the tables the
+dataset, the answer (`membership/selected.tsv`, `attribution/selected.tsv`,
+`subsets/selected.tsv`) and the tables the
 HTML report shows (`report.tables`), from the same code: the page and the report cannot
 disagree. Its first line names where it came from (config, its digest, the commit that wrote the
 page, the date of the outputs); `stale_sections` compares everything else, so CI can rerun the
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from medimprint.data.validation import KINDS
 from medimprint.evaluation import read_metrics
 from medimprint.report.tables import (
     ATTRIBUTION_SELECTED_COLUMNS,
+    SUBSETS_SELECTED_COLUMNS,
     attacks_table,
     attribution_table,
     best_region_table,
@@ -29,6 +32,7 @@ from medimprint.report.tables import (
     robustness_table,
     selected_notes,
     selected_table,
+    subsets_table,
 )
 
 #: The first line of every section: where its figures came from (left out of comparisons).
@@ -76,8 +80,8 @@ def _transposed(table: pd.DataFrame, field: str) -> str:
 
 
 def dataset_section(name: str, kind: str, folder: Path, metrics: pd.DataFrame) -> list[str]:
-    """The Markdown blocks of one dataset (``kind``: membership or attribution) from its
-    results ``folder``."""
+    """The Markdown blocks of one dataset (``kind``: membership, attribution or subsets) from
+    its results ``folder``."""
     rows = metrics[metrics["dataset"] == name]
     parts = [f"### {name} ({kind})\n"]
     if kind == "membership":
@@ -94,6 +98,16 @@ def dataset_section(name: str, kind: str, folder: Path, metrics: pd.DataFrame) -
         if not best.empty:
             parts.append("The region run (method A) the training split prefers:\n")
             parts.append(_transposed(best, "field"))
+    elif kind == "subsets":
+        selected = read_answers([folder / "subsets" / "selected.tsv"])
+        parts.append("The answer, chosen by out-of-fold accuracy (`subsets/selected.tsv`):\n")
+        parts.append(_transposed(selected_table(selected, SUBSETS_SELECTED_COLUMNS), "field"))
+        parts.append("Every run, accuracy:\n")
+        parts.append(markdown_table(subsets_table(rows)))
+        confusion = pd.read_csv(folder / "subsets" / "selected_confusion.tsv", sep="\t")
+        if not confusion.empty:
+            parts.append("The answer's confusion matrix (true subset per row):\n")
+            parts.append(markdown_table(confusion.set_index("true")))
     else:
         selected = read_answers([folder / "attribution" / "selected.tsv"])
         parts.append("The answer with k unknown (`attribution/selected.tsv`):\n")
@@ -114,7 +128,7 @@ def config_section(
     """One config's section (without its markers) from the outputs under ``results``;
     ``config_path`` is relative to ``root``."""
     datasets = {
-        name: "membership" if "membership" in spec else "attribution"
+        name: next(kind for kind in KINDS if kind in spec)
         for name, spec in config["datasets"].items()
     }
     answers = [results / name / kind / "selected.tsv" for name, kind in datasets.items()]

@@ -267,6 +267,38 @@ ATTRIBUTION_SELECTED_COLUMNS = [
 ]
 
 
+SUBSETS_SELECTED_COLUMNS = [
+    ("chosen run", "run", False),
+    ("subsets", "subsets", False),
+    ("labelled generated images", "labelled", False),
+    ("unknown images", "unknown", False),
+    ("accuracy out of fold (training)", "accuracy_train", False),
+    ("accuracy test", "accuracy_test", True),
+    ("chance", "chance", False),
+    ("runs", "runs", False),
+    ("runs: lowest accuracy test", "runs_test_min", False),
+    ("runs: median", "runs_test_median", False),
+    ("runs: highest", "runs_test_max", False),
+]
+
+
+def subsets_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every training-subset run: out-of-fold accuracy on the labelled images and test
+    accuracy with its 95% bootstrap interval, by dataset, method and space."""
+    rows = metrics[(metrics["subtask"] == "subsets") & metrics["metric"].str.startswith("acc")]
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    for row in rows.itertuples(index=False):
+        _, method, space = row.run.split("/")
+        title = "accuracy test" if row.metric == "accuracy_test" else "accuracy out of fold"
+        cell = format_value(row.value, row.ci_low, row.ci_high)
+        out.setdefault((row.dataset, method, space), {})[title] = cell
+    if not out:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_dict(out, orient="index")
+    table.index.names = ["dataset", "method", "space"]
+    return table.sort_index()
+
+
 def read_answers(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """The datasets' answer rows (``selected.tsv`` files) in one table, numbers as numbers."""
     answers = [pd.read_csv(path, sep="\t") for path in paths]
@@ -362,10 +394,12 @@ def metrics_html(
     segmentation: pd.DataFrame | None = None,
     selected: pd.DataFrame | None = None,
     attribution_selected: pd.DataFrame | None = None,
+    subsets_selected: pd.DataFrame | None = None,
 ) -> str:
     """A standalone HTML page: each membership dataset's answer (``selected``), the lung
     segmentation quality, the membership tables, each attribution dataset's answer
-    (``attribution_selected``) and grid, then every metric row."""
+    (``attribution_selected``) and grid, each training-subset dataset's answer
+    (``subsets_selected``) and runs, then every metric row."""
     parts = ["<!doctype html><html><head><meta charset='utf-8'>", STYLE, "</head><body>"]
     parts.append("<h1>medimprint metrics</h1>")
     if selected is not None and not selected.empty:
@@ -429,6 +463,17 @@ def metrics_html(
             )
             table = robust.to_html(escape=True)
             parts.append(table.replace(">", f"><caption>{caption}</caption>", 1))
+    if subsets_selected is not None and not subsets_selected.empty:
+        parts.append("<h2>Training subsets — the answer per dataset</h2>")
+        caption = (
+            "The run of best out-of-fold accuracy on the labelled generated images (no test "
+            "label read), its test accuracy with a 95% bootstrap interval, beside chance and "
+            "the spread of the runs it was chosen from"
+        )
+        table = selected_table(subsets_selected, SUBSETS_SELECTED_COLUMNS)
+        parts.append(_captioned(table.to_html(escape=True), caption))
+        caption = "Every training-subset run (95% bootstrap intervals over images)"
+        parts.append(_captioned(subsets_table(metrics).to_html(escape=True), caption))
     parts.append("<h2>All metrics</h2>")
     parts.append(metrics.to_html(index=False, escape=True, na_rep="", float_format="%.4f"))
     parts.append("</body></html>")
