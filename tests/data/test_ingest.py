@@ -74,6 +74,14 @@ def test_subsets_manifest_names_each_image_by_its_subset_folder(tmp_path):
     assert len(dataset_files(spec)) == 11  # images and the label file
 
 
+def test_subsets_with_a_relative_root(tmp_path, monkeypatch):
+    subsets_layout(tmp_path / "data" / "subsets")
+    monkeypatch.chdir(tmp_path)
+    manifest = ingest({**subsets_layout(Path("data/subsets")), "root": "data/subsets"})
+    assert manifest["path"].iloc[0] == "data/subsets/real/s1/image_00000.png"
+    assert len(manifest) == 10
+
+
 def test_subsets_errors_name_the_folder_and_the_fix(tmp_path):
     spec = subsets_layout(tmp_path / "one", subsets=("s1",))
     assert "one subset folder ['s1']" in ingest_error(spec)

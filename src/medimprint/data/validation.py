@@ -377,7 +377,8 @@ def _subset_sources(
                     f"give each subset one folder, e.g. {key}/<subset>/*.png",
                 )
                 continue
-            own = os.path.join(glob.escape(str(folder)), Path(pattern).name)
+            inside = folder.relative_to(root) if folder.is_relative_to(root) else folder
+            own = os.path.join(glob.escape(str(inside)), Path(pattern).name)
             name = f"{key}{ROLE_SEPARATOR}{subset}"
             sources.append(_Source(f"subsets.{key}.{subset}", own, role, split, subset, name))
         found[key] = sorted(names)
