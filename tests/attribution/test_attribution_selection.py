@@ -14,7 +14,7 @@ from medimprint.attribution.selection import (
     agreement,
     choose,
     heldout_generator_ari,
-    merge_new_clusters,
+    merge_clusters,
     name_clusters,
     naming_accuracy,
     select,
@@ -184,11 +184,33 @@ def test_an_unseen_generator_split_in_two_is_merged_but_two_unseen_generators_ar
     clusters[first[halves]] = 7
     names = name_clusters(train, train_labels, test, clusters)
     assert [names[c] for c in (3, 4, 7)] == [NEW, NEW, NEW]
-    merged = merge_new_clusters(train, test, clusters, names)
+    merged, merged_names = merge_clusters(train, test, clusters, names)
     assert set(merged[first]) == {3}  # the two halves are one cluster again
     assert set(merged[truth == "unseen_1"]) == {4}  # a generator of its own stays apart
     assert (merged[clusters < 3] == clusters[clusters < 3]).all()
     assert len(np.unique(merged)) == 5
+    assert merged_names == {0: "vae", 1: "dcgan", 2: "pca_gaussian", 3: NEW, 4: NEW}
+
+
+def test_a_seen_generator_split_in_two_is_one_cluster_named_after_it():
+    """k-means cut a labelled generator's blob in two: the one-to-one matching names one half
+    after it and leaves the other new; no distance separates them, so they merge under its
+    name, while an unseen generator far away stays new and the other generators apart."""
+    seen = centres(GENERATORS, seed=3)
+    train, train_labels = blobs(seen, 40, seed=4)
+    far = {"unseen": 3 * centres(("a",), seed=9)["a"]}
+    test, truth = blobs({**seen, **far}, 30, seed=5)
+    clusters = pd.factorize(truth)[0]  # vae 0, dcgan 1, pca_gaussian 2, unseen 3
+    vae = np.flatnonzero(truth == "vae")
+    clusters[vae[test[vae, 0] > np.median(test[vae, 0])]] = 5
+    names = name_clusters(train, train_labels, test, clusters)
+    assert sorted(names.values()).count(NEW) == 2  # a vae half and the unseen generator
+    merged, merged_names = merge_clusters(train, test, clusters, names)
+    assert set(merged[vae]) == {0} and merged_names[0] == "vae"
+    assert merged_names[3] == NEW and set(merged[truth == "unseen"]) == {3}
+    named = [merged_names[c] for c in merged]
+    assert naming_accuracy(named, truth, GENERATORS) == 1.0
+    assert len(merged_names) == 4
 
 
 def test_select_and_summary_on_a_dataset_with_an_unseen_generator():

@@ -22,10 +22,11 @@ of highest agreement among them (the medoid of the good partitions).
 their images lie from each generator's labelled images relative to how far those lie from each
 other (nearest neighbours, features standardised on the training split); clusters and
 generators are matched one to one (Hungarian); a cluster left over, or matched at a median
-distance ratio above `MAX_RATIO`, is ``new``. (A classifier's probabilities named the unseen
-generator after the seen one it resembled most, and the seen one new: discriminative scores
-are most confident far from the training data.) `naming_accuracy` scores the names per image,
-with test labels, for evaluation only.
+distance ratio above `MAX_RATIO`, is ``new``; `merge_clusters` then joins the clusters that no
+distance separates (a generator k-means cut in two), a new part taking its partner's name. (A
+classifier's probabilities named the unseen generator after the seen one it resembled most, and
+the seen one new: discriminative scores are most confident far from the training data.)
+`naming_accuracy` scores the names per image, with test labels, for evaluation only.
 """
 
 from __future__ import annotations
@@ -192,39 +193,50 @@ def name_clusters(
     return names
 
 
-def merge_new_clusters(
+def merge_clusters(
     train: np.ndarray, test: np.ndarray, clusters: np.ndarray, named: Mapping[int, str]
-) -> np.ndarray:
-    """The test clusters with the `NEW` ones that no distance separates merged (each group
-    takes its smallest cluster id): an unseen generator that k-means split by content is one
-    generator. Two new clusters merge when each one's images lie, at the median, within
-    `MAX_RATIO` times the other's own spacing: the rule that names a cluster after a labelled
-    generator, applied between the unnamed ones (features standardised on the training split).
-    Clusters named after labelled generators are matched one to one, so they stay apart."""
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The test clusters that no distance separates merged, and each merged cluster's name:
+    k-means may cut one generator in two by content, seen (one half named after it, the other
+    left over, so new) or unseen (two new halves). Two clusters merge when each one's images
+    lie, at the median, within `MAX_RATIO` times the other's own spacing: the rule that names a
+    cluster after a labelled generator, applied between test clusters (features standardised
+    on the training split). Pairs are joined closest first, and never so that one cluster holds
+    two labelled generators' names; a merged cluster takes the smallest id of its parts and the
+    labelled name among them, or `NEW`."""
     clusters = np.asarray(clusters)
-    new = sorted(c for c, name in named.items() if name == NEW and (clusters == c).sum() >= 2)
-    if len(new) < 2:
-        return clusters
+    ids = sorted(int(c) for c in np.unique(clusters))
+    sizable = [c for c in ids if (clusters == c).sum() >= 2]
     scaler = StandardScaler().fit(train)
     test = scaler.transform(test)
-    parent = {c: c for c in new}
-
-    def root(c: int) -> int:
-        while parent[c] != c:
-            c = parent[c]
-        return c
-
-    for i, a in enumerate(new):
-        for b in new[i + 1 :]:
+    pairs = []
+    for i, a in enumerate(sizable):
+        for b in sizable[i + 1 :]:
+            if named[a] != NEW and named[b] != NEW:
+                continue  # matched one to one with two labelled generators: apart by design
             rows_a, rows_b = test[clusters == a], test[clusters == b]
             apart = max(
                 np.median(_spacing_ratios(rows_a, rows_b)),
                 np.median(_spacing_ratios(rows_b, rows_a)),
             )
             if apart <= MAX_RATIO:
-                low, high = sorted((root(a), root(b)))
-                parent[high] = low
-    return np.array([root(c) if c in parent else c for c in clusters])
+                pairs.append((float(apart), a, b))
+    parent = {c: c for c in ids}
+    name = {c: named[c] for c in ids}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for _, a, b in sorted(pairs):
+        low, high = sorted((root(a), root(b)))
+        if low == high or NEW not in (name[low], name[high]):
+            continue  # already one, or it would join two labelled generators
+        parent[high] = low
+        name[low] = name[high] if name[low] == NEW else name[low]
+    merged = np.array([root(int(c)) for c in clusters])
+    return merged, {c: name[c] for c in ids if root(c) == c}
 
 
 def naming_accuracy(named: Sequence[str], truth: Sequence[str], labelled: Sequence[str]) -> float:
@@ -286,13 +298,13 @@ def select(
     clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
     x_train, x_test = splits[feature_set]
     named = name_clusters(x_train, labels, x_test, clusters)
-    merged = merge_new_clusters(x_train, x_test, clusters, named)
+    merged, merged_names = merge_clusters(x_train, x_test, clusters, named)
     names = pd.DataFrame(
         {
             "id": test["id"].to_numpy(),
             "cluster": merged,
             "run_cluster": clusters,
-            "generator": [named[c] for c in clusters],
+            "generator": [merged_names[c] for c in merged],
         }
     )
     return Selection(choice.run, choice.candidates, names)

@@ -251,7 +251,7 @@ SELECTED_COLUMNS = [
 ATTRIBUTION_SELECTED_COLUMNS = [
     ("chosen run", "run", False),
     ("k estimated", "k_test", False),
-    ("k of the run, before merging new clusters", "k_run", False),
+    ("k of the run, before merging", "k_run", False),
     ("held-out-generator ARI (training)", "heldout_ari", False),
     ("worst held-out generator", "heldout_ari_min", False),
     ("agreement with the other runs", "agreement", False),
