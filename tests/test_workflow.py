@@ -168,11 +168,14 @@ def test_adding_a_backbone_plans_only_its_jobs_and_the_aggregates(finished, tmp_
     runs = len(grid["reducers"]) * len(grid["methods"]) * len(grid["k"]) * views
     crops, methods = config["regions"]["crops"], config["regions"]["methods"]
     assert planned_jobs(proc.stdout) == {
-        "extract_features": 1 + len(crops),  # attribution, and each crop of the membership set
+        # attribution, each crop of the membership set, the subsets set
+        "extract_features": 1 + len(crops) + 1,
         "extract_perturbed_features": len(grid["robustness"]),
         "attribution_clusters": runs,
         "membership_regions": len(crops) * len(methods),
-        "dataset_metrics": 2,
+        "subsets_runs": 1,  # every method in the new space
+        "subsets_selected": 1,  # the subsets answer, chosen again with the new space's runs
+        "dataset_metrics": 3,
         "attribution_figures": 1,
         "attribution_selected": 1,  # the attribution answer, with the new backbone's runs
         "membership_best_region": 1,
