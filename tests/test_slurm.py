@@ -37,7 +37,7 @@ TARGET = "results/tiny_db1/features/full/lbp.h5"
 RULES = {
     "real_slices": 1,
     "split_real": 1,
-    "train_generator": 3,
+    "train_generator": 4,
     "write_layout": 1,
     "ingest": 1,
     "extract_features": 1,

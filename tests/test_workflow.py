@@ -13,7 +13,7 @@ import yaml
 from conftest import BIN, REPO, snakemake
 
 from medimprint.io import write_gray_png
-from medimprint.names import ATTACKS, runs_in
+from medimprint.names import ATTACKS, SUBSET_METHODS, runs_in
 from medimprint.report.results_page import config_section, stale_sections, updated_page
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -117,7 +117,7 @@ def test_the_subsets_answer_is_chosen_by_training_accuracy_and_submitted(finishe
     config = yaml.safe_load(TEST_CONFIG.read_text())
     results = finished / "results" / "tiny_subsets"
     metrics = pd.read_csv(results / "metrics.tsv", sep="\t")
-    spaces, methods = list(config["backbones"]), config["subsets"]["methods"]
+    spaces, methods = list(config["backbones"]), SUBSET_METHODS  # the defaults
     assert set(metrics["run"]) == {f"subsets/{m}/{s}" for m in methods for s in spaces}
     train = metrics[metrics["metric"] == "accuracy_train"].set_index("run")["value"]
     answer = pd.read_csv(results / "subsets" / "selected.tsv", sep="\t").iloc[0]

@@ -330,12 +330,18 @@ def _inputs(seed: int = 0):
     images[:, 0, 0] = np.arange(len(meta)) % 256
     images[:, 0, 1] = np.arange(len(meta)) // 256
     splits = split_real(meta, DBS, by="block", block_size=4, block_gap=0, seed=seed)
+    return images, meta, splits, tagged_samples(generator_plan(BUILD), extra=1)
+
+
+def tagged_samples(plan: dict[str, int], extra: int = 0) -> dict[str, np.ndarray]:
+    """Samples of each planned model tagged in pixel (0, 0) by the model's position in the plan
+    and in pixel (0, 1) by the sample's index, so a written file tells where it came from."""
     samples = {}
-    for m, (key, n) in enumerate(generator_plan(BUILD).items()):
-        arr = np.full((n + 1, 8, 8), 255, np.uint8)
-        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n + 1)
+    for m, (key, n) in enumerate(plan.items()):
+        arr = np.full((n + extra, 8, 8), 255, np.uint8)
+        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n + extra)
         samples[key] = arr
-    return images, meta, splits, samples
+    return samples
 
 
 def _files(root: Path) -> set[str]:
@@ -550,11 +556,7 @@ def test_a_test_split_with_its_own_generator(tmp_path):
     assert set(dev["part"]) == {"train"} and set(test["part"]) == {"test"}
     assert sorted([*dev["id"], *test["id"]]) == sorted(used["id"])
     assert training_rows(splits, "db1")["id"].tolist() == used["id"].tolist()
-    samples = {}
-    for m, (key, n) in enumerate(plan.items()):
-        arr = np.full((n, 8, 8), 255, np.uint8)
-        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n)
-        samples[key] = arr
+    samples = tagged_samples(plan)
     out = tmp_path / "data"
     write_layout(out, images, meta, splits, samples, build, seed=0)
     db = out / "membership" / "db1"
@@ -623,11 +625,7 @@ def test_a_subsets_set_takes_each_databases_model_after_its_membership_samples(t
     assert plan["db1/vae"] == 5 + 3 + 2  # membership, then labelled, then unknown
     assert plan["db2/vae"] == 5 + 3 + 2  # attribution's train and test vae, then the subsets
     images, meta, splits, _ = _inputs()
-    samples = {}
-    for m, (key, n) in enumerate(plan.items()):
-        arr = np.full((n, 8, 8), 255, np.uint8)
-        arr[:, 0, 0], arr[:, 0, 1] = m, np.arange(n)
-        samples[key] = arr
+    samples = tagged_samples(plan)
     out = tmp_path / "data"
     write_layout(out, images, meta, splits, samples, build, seed=0)
     root = out / "subsets"

@@ -186,7 +186,9 @@ def test_both_or_neither_task_sections(tmp_path):
     spec = membership_layout(tmp_path)
     spec["attribution"] = {"generators": {}, "test": "x"}
     assert "both 'membership' and 'attribution'" in ingest_error(spec)
-    assert "neither 'membership' nor 'attribution'" in ingest_error({"root": str(tmp_path)})
+    assert "has none of the sections 'membership', 'attribution', 'subsets'" in ingest_error(
+        {"root": str(tmp_path)}
+    )
 
 
 def test_attribution_needs_two_generators(tmp_path):

@@ -211,11 +211,11 @@ def _plan(spec: Mapping[str, Any], problems: _Problems) -> _Plan | None:
     root = _root(spec, problems)
     kinds = [kind for kind in KINDS if kind in spec]
     if len(kinds) != 1:
-        which = f"{' and '.join(map(repr, kinds))}" if kinds else "none"
+        which = f"{'both ' * (len(kinds) == 2)}{' and '.join(map(repr, kinds))}" or "none"
         problems.add(
             _CONFIG,
-            f"dataset has {which} of {', '.join(map(repr, KINDS))}; give exactly one (use one "
-            "dataset entry per analysis)",
+            f"dataset has {which} of the sections {', '.join(map(repr, KINDS))}; give exactly "
+            "one (one dataset entry per analysis)",
         )
         return None
     kind = kinds[0]
