@@ -11,7 +11,7 @@ import pandas as pd
 
 from medimprint.data.groups import ESTIMATED
 from medimprint.membership.regions import best_membership_run
-from medimprint.names import CLEAN
+from medimprint.names import CLEAN, parse_subset_run_id
 
 STYLE = """<style>
 body { font-family: sans-serif; margin: 1.5em; }
@@ -288,7 +288,7 @@ def subsets_table(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = metrics[(metrics["subtask"] == "subsets") & metrics["metric"].str.startswith("acc")]
     out: dict[tuple[str, str, str], dict[str, str]] = {}
     for row in rows.itertuples(index=False):
-        _, method, space = row.run.split("/")
+        method, space = parse_subset_run_id(row.run)
         title = "accuracy test" if row.metric == "accuracy_test" else "accuracy out of fold"
         cell = format_value(row.value, row.ci_low, row.ci_high)
         out.setdefault((row.dataset, method, space), {})[title] = cell

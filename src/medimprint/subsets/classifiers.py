@@ -16,6 +16,8 @@ and the real images are put in the same scale, so a distance weighs each feature
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -58,18 +60,36 @@ class SubsetData:
                 "their real/<subset>/ folders"
             )
 
-    def real_distances(self, x: np.ndarray) -> np.ndarray:
-        """Each row's distance to the nearest real image of each subset (rows x subsets)."""
+    @cached_property
+    def labelled_near(self) -> np.ndarray:
+        """Each labelled image's distance to the nearest real image of each subset."""
+        return self._real_distances(self.labelled)
+
+    @cached_property
+    def unknown_near(self) -> np.ndarray:
+        """Each unknown image's distance to the nearest real image of each subset."""
+        return self._real_distances(self.unknown)
+
+    def _real_distances(self, x: np.ndarray) -> np.ndarray:
+        """Rows x subsets: each row's distance to the subset's nearest real image. Computed once
+        per image, whatever the folds."""
         return np.column_stack(
             [nearest_distances(x, self.real[self.real_subsets == s]) for s in self.subsets]
         )
 
 
 def predict(
-    method: str, data: SubsetData, train: np.ndarray, query: np.ndarray, *, seed: int = 0
+    method: str,
+    data: SubsetData,
+    train: np.ndarray,
+    held: np.ndarray | None = None,
+    *,
+    seed: int = 0,
 ) -> np.ndarray:
-    """The subsets ``method`` gives the ``query`` rows, learning from the labelled rows
-    ``train`` (indices into ``data.labelled``)."""
+    """The subsets ``method`` gives the labelled rows ``held`` (indices into
+    ``data.labelled``), or the unknown images when ``held`` is None, learning from the labelled
+    rows ``train``."""
+    query = data.unknown if held is None else data.labelled[held]
     if method == "nearest_real":
         return data.real_subsets[nearest_rows(query, data.real)]
     x, y = data.labelled[train], data.labels[train]
@@ -79,22 +99,13 @@ def predict(
     if method not in SUBSET_METHODS:
         raise InputError(f"unknown subsets method {method!r}; use one of {list(SUBSET_METHODS)}")
     if method == "logistic_real":
-        x, query = _with_real_distances(data, x, query)
+        # the distances to the real subsets as features, standardised on the learning rows
+        near = data.unknown_near if held is None else data.labelled_near[held]
+        scaler = StandardScaler().fit(data.labelled_near[train])
+        x = np.hstack([x, scaler.transform(data.labelled_near[train])])
+        query = np.hstack([query, scaler.transform(near)])
     model = LogisticRegression(C=LOGISTIC_C, max_iter=2000, random_state=seed)
     return model.fit(x, y).predict(query)
-
-
-def _with_real_distances(
-    data: SubsetData, x: np.ndarray, query: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` and ``query`` with their distances to the real subsets appended, standardised
-    on ``x`` like every other feature."""
-    near_x, near_query = data.real_distances(x), data.real_distances(query)
-    scaler = StandardScaler().fit(near_x)
-    return (
-        np.hstack([x, scaler.transform(near_x)]),
-        np.hstack([query, scaler.transform(near_query)]),
-    )
 
 
 def cross_validated(method: str, data: SubsetData, *, folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -102,7 +113,7 @@ def cross_validated(method: str, data: SubsetData, *, folds: int = 5, seed: int 
     scores on labelled images it did not learn from. ``nearest_real`` learns from none."""
     everything = np.arange(len(data.labels))
     if method == "nearest_real":
-        return predict(method, data, everything, data.labelled, seed=seed)
+        return predict(method, data, everything, everything, seed=seed)
     smallest = int(np.unique(data.labels, return_counts=True)[1].min())
     if smallest < 2:
         raise InputError(
@@ -112,5 +123,5 @@ def cross_validated(method: str, data: SubsetData, *, folds: int = 5, seed: int 
     splitter = StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=seed)
     out = np.empty(len(everything), dtype=object)
     for train, held in splitter.split(data.labelled, data.labels):
-        out[held] = predict(method, data, train, data.labelled[held], seed=seed)
+        out[held] = predict(method, data, train, held, seed=seed)
     return out.astype(str)
