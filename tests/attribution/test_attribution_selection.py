@@ -11,8 +11,11 @@ from medimprint.attribution.metric_learning import GeneratorMetric
 from medimprint.attribution.runs import AttributionSetup
 from medimprint.attribution.selection import (
     NEW,
+    GridVotes,
     agreement,
     choose,
+    co_association,
+    grid_joined,
     heldout_generator_ari,
     merge_clusters,
     name_clusters,
@@ -211,6 +214,76 @@ def test_a_seen_generator_split_in_two_is_one_cluster_named_after_it():
     named = [merged_names[c] for c in merged]
     assert naming_accuracy(named, truth, GENERATORS) == 1.0
     assert len(merged_names) == 4
+
+
+def _two_mode_world(seed: int = 5):
+    """Three labelled generators and, in the test split, an unseen generator of two modes that
+    lie as far apart as two generators do (no distance joins them) plus a second unseen
+    generator far from everything: (train, train labels, test, truth, the run's clusters)."""
+    seen = centres(GENERATORS, seed=3)
+    train, train_labels = blobs(seen, 40, seed=4)
+    far = centres(("mode_a", "mode_b", "other"), seed=9)
+    unseen = {"mode_a": 3 * far["mode_a"], "mode_b": 3 * far["mode_b"], "other": 3 * far["other"]}
+    test, truth = blobs({**seen, **unseen}, 30, seed=seed)
+    clusters = pd.factorize(truth)[0]  # vae 0, dcgan 1, pca_gaussian 2, modes 3 and 4, other 5
+    truth = np.where(np.isin(truth, ["mode_a", "mode_b"]), "two_modes", truth)
+    return train, train_labels, test, truth, clusters
+
+
+def _runs(clusters, train_labels, joins, train_joins=()):
+    """A grid of runs, one per entry of ``joins``: the run's test clusters are ``clusters``
+    with the clusters of the entry put together; its training clusters are the generators,
+    with those of the same entry of ``train_joins`` (if any) put together."""
+    train_labels = np.asarray(train_labels)
+    test, train = [], []
+    for i, joined in enumerate(joins):
+        run = clusters.copy()
+        run[np.isin(run, joined)] = joined[0] if joined else 0
+        test.append(run)
+        labels = train_labels.copy()
+        together = train_joins[i] if i < len(train_joins) else ()
+        labels[np.isin(labels, together)] = together[0] if together else ""
+        train.append(pd.factorize(labels)[0])
+    return GridVotes(train=np.stack(train), labels=train_labels, test=np.stack(test))
+
+
+def test_two_modes_of_an_unseen_generator_merge_when_the_grid_joins_them_most():
+    """No distance joins the two modes (they lie as far apart as two generators), but two of
+    four good runs put them together, more than join two labelled generators (one run, on the
+    training split): one new cluster. The other unseen generator, which one run joins with a
+    mode, stays apart, and no cluster named after a labelled generator changes."""
+    train, train_labels, test, truth, clusters = _two_mode_world()
+    names = name_clusters(train, train_labels, test, clusters)
+    assert [names[c] for c in (3, 4, 5)] == [NEW, NEW, NEW]
+    apart, _ = merge_clusters(train, test, clusters, names)
+    assert len(np.unique(apart)) == 6  # distances alone leave the modes apart
+    joins = [(), (3, 4), (3, 4), (4, 5)]
+    votes = _runs(clusters, train_labels, joins, [(), (), (), ("vae", "dcgan")])
+    assert grid_joined(votes, clusters, names) == {(3, 4)}
+    merged, merged_names = merge_clusters(train, test, clusters, names, votes)
+    assert set(merged[truth == "two_modes"]) == {3}
+    assert set(merged[truth == "other"]) == {5}
+    assert merged_names == {0: "vae", 1: "dcgan", 2: "pca_gaussian", 3: NEW, 5: NEW}
+
+
+def test_clusters_the_grid_joins_no_more_often_than_two_known_generators_stay_apart():
+    """The bar is how much the grid puts together generators known to differ: one run joins
+    the two modes and one run joins two labelled generators (on the training split, or
+    two test clusters named after them), so the modes stay apart."""
+    train, train_labels, test, _truth, clusters = _two_mode_world()
+    names = name_clusters(train, train_labels, test, clusters)
+    on_test = _runs(clusters, train_labels, [(), (3, 4), (0, 1)])
+    assert grid_joined(on_test, clusters, names) == set()
+    on_train = _runs(clusters, train_labels, [(), (3, 4)], [("vae", "dcgan")])
+    assert grid_joined(on_train, clusters, names) == set()
+    merged, _ = merge_clusters(train, test, clusters, names, on_train)
+    assert len(np.unique(merged)) == 6
+
+
+def test_co_association_is_the_share_of_pairs_across_two_groups_in_one_cluster_per_run():
+    grid = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 1]])
+    a, b = np.array([True, True, False, False]), np.array([False, False, True, True])
+    assert co_association(grid, a, b) == pytest.approx((1 + 0 + 0.5) / 3)
 
 
 def test_select_and_summary_on_a_dataset_with_an_unseen_generator():

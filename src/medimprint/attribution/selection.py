@@ -23,7 +23,9 @@ their images lie from each generator's labelled images relative to how far those
 other (nearest neighbours, features standardised on the training split); clusters and
 generators are matched one to one (Hungarian); a cluster left over, or matched at a median
 distance ratio above `MAX_RATIO`, is ``new``; `merge_clusters` then joins the clusters that no
-distance separates (a generator k-means cut in two), a new part taking its partner's name. (A
+distance separates (a generator k-means cut in two), or that the shortlisted runs put together
+more than two generators known to differ (an unseen generator of two modes), a new part taking
+its partner's name. (A
 classifier's probabilities named the unseen generator after the seen one it resembled most, and
 the seen one new: discriminative scores are most confident far from the training data.)
 `naming_accuracy` scores the names per image, with test labels, for evaluation only.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -193,33 +196,100 @@ def name_clusters(
     return names
 
 
+def separation(rows_a: np.ndarray, rows_b: np.ndarray) -> float:
+    """How far apart two groups of images lie, in units of their own spacing: the larger of
+    each group's median `_spacing_ratios` to the other. About 1 for two halves of one cloud;
+    `merge_clusters` joins clusters at or below `MAX_RATIO`."""
+    return float(
+        max(
+            np.median(_spacing_ratios(rows_a, rows_b)),
+            np.median(_spacing_ratios(rows_b, rows_a)),
+        )
+    )
+
+
+def co_association(grid: np.ndarray, in_a: np.ndarray, in_b: np.ndarray) -> float:
+    """The share of pairs of an image of ``in_a`` and one of ``in_b`` (boolean masks) that a
+    run puts in one cluster, averaged over the runs (rows of ``grid``, each run's cluster per
+    image): evidence accumulation's co-association (Fred & Jain 2005) between two groups."""
+    shares = []
+    for row in grid:
+        _, codes = np.unique(row, return_inverse=True)
+        counts_a = np.bincount(codes[in_a], minlength=codes.max() + 1)
+        counts_b = np.bincount(codes[in_b], minlength=codes.max() + 1)
+        shares.append(counts_a @ counts_b / (in_a.sum() * in_b.sum()))
+    return float(np.mean(shares))
+
+
+@dataclass(frozen=True)
+class GridVotes:
+    """The shortlisted runs' clusters (a row per run) of the labelled training images and of
+    the test images, for `grid_joined`."""
+
+    train: np.ndarray
+    labels: np.ndarray
+    test: np.ndarray
+
+
+def grid_joined(
+    votes: GridVotes, clusters: np.ndarray, named: Mapping[int, str]
+) -> set[tuple[int, int]]:
+    """The pairs ``(a, b)``, ``a < b``, of test clusters, at least one of them `NEW`, that the
+    grid's runs put together more (`co_association`) than any two generators known to differ:
+    two labelled generators on the training split, or two test clusters named after different
+    labelled generators. Feature sets fail in different ways: two modes of one generator that
+    the chosen run's features set apart, other good runs often put together, and two
+    generators they rarely do. (On the training split a learned reducer was fit on the very
+    labels, which lowers that bar; the named test clusters keep it honest.)"""
+    labels = np.asarray(votes.labels)
+    ids = sorted(int(c) for c in np.unique(clusters))
+    known_apart = [
+        co_association(votes.train, labels == g, labels == h)
+        for g, h in combinations(np.unique(labels), 2)
+    ] + [
+        co_association(votes.test, clusters == a, clusters == b)
+        for a, b in combinations(ids, 2)
+        if NEW not in (named[a], named[b])
+    ]
+    bar = max(known_apart, default=0.0)
+    return {
+        (a, b)
+        for a, b in combinations(ids, 2)
+        if NEW in (named[a], named[b])
+        and co_association(votes.test, clusters == a, clusters == b) > bar
+    }
+
+
 def merge_clusters(
-    train: np.ndarray, test: np.ndarray, clusters: np.ndarray, named: Mapping[int, str]
+    train: np.ndarray,
+    test: np.ndarray,
+    clusters: np.ndarray,
+    named: Mapping[int, str],
+    votes: GridVotes | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """The test clusters that no distance separates merged, and each merged cluster's name:
     k-means may cut one generator in two by content, seen (one half named after it, the other
     left over, so new) or unseen (two new halves). Two clusters merge when each one's images
     lie, at the median, within `MAX_RATIO` times the other's own spacing: the rule that names a
     cluster after a labelled generator, applied between test clusters (features standardised
-    on the training split). Pairs are joined closest first, and never so that one cluster holds
-    two labelled generators' names; a merged cluster takes the smallest id of its parts and the
-    labelled name among them, or `NEW`."""
+    on the training split), or, with the grid's ``votes``, when the good runs put them
+    together more than two generators known to differ (`grid_joined`: two modes of one
+    generator that no distance in this feature set joins). Pairs are joined closest first, and
+    never so that one cluster holds two labelled generators' names; a merged cluster takes the
+    smallest id of its parts and the labelled name among them, or `NEW`."""
     clusters = np.asarray(clusters)
     ids = sorted(int(c) for c in np.unique(clusters))
     sizable = [c for c in ids if (clusters == c).sum() >= 2]
     scaler = StandardScaler().fit(train)
     test = scaler.transform(test)
+    joined = grid_joined(votes, clusters, named) if votes is not None else set()
     pairs = []
     for i, a in enumerate(sizable):
         for b in sizable[i + 1 :]:
             if named[a] != NEW and named[b] != NEW:
                 continue  # matched one to one with two labelled generators: apart by design
-            rows_a, rows_b = test[clusters == a], test[clusters == b]
-            apart = max(
-                np.median(_spacing_ratios(rows_a, rows_b)),
-                np.median(_spacing_ratios(rows_b, rows_a)),
-            )
-            if apart <= MAX_RATIO:
+            apart = separation(test[clusters == a], test[clusters == b])
+            if apart <= MAX_RATIO or (a, b) in joined:
                 pairs.append((float(apart), a, b))
     parent = {c: c for c in ids}
     name = {c: named[c] for c in ids}
@@ -275,7 +345,7 @@ def select(
         name: (_rows(feature_set, train["id"]), _rows(feature_set, test["id"]))
         for name, feature_set in feature_sets.items()
     }
-    test_partitions = {run: _test_partition(table) for run, table in partitions.items()}
+    test_partitions = {run: _partition(table, "test") for run, table in partitions.items()}
     rows = []
     for run, partition in test_partitions.items():
         feature_set, setup, _view = parse_run_id(run, **options)
@@ -298,7 +368,13 @@ def select(
     clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
     x_train, x_test = splits[feature_set]
     named = name_clusters(x_train, labels, x_test, clusters)
-    merged, merged_names = merge_clusters(x_train, x_test, clusters, named)
+    shortlist = choice.candidates.loc[choice.candidates["shortlisted"], "run"]
+    votes = GridVotes(
+        train=np.stack([_partition(partitions[r], "train").loc[train["id"]] for r in shortlist]),
+        labels=labels,
+        test=np.stack([test_partitions[r].loc[test["id"]] for r in shortlist]),
+    )
+    merged, merged_names = merge_clusters(x_train, x_test, clusters, named, votes)
     names = pd.DataFrame(
         {
             "id": test["id"].to_numpy(),
@@ -322,9 +398,9 @@ def _rows(feature_set: tuple[list[str], np.ndarray], ids: pd.Series) -> np.ndarr
     return features[rows]
 
 
-def _test_partition(table: pd.DataFrame) -> pd.Series:
-    """A run's test clusters (`run_attribution`'s table) by image id."""
-    return table[table["split"] == "test"].set_index("id")["cluster"].astype(int)
+def _partition(table: pd.DataFrame, split: str) -> pd.Series:
+    """A run's clusters of one split (`run_attribution`'s table) by image id."""
+    return table[table["split"] == split].set_index("id")["cluster"].astype(int)
 
 
 def summary(
@@ -383,5 +459,5 @@ def summary(
 
 
 def _test_ari(table: pd.DataFrame, truth: pd.Series) -> float:
-    test = _test_partition(table)
+    test = _partition(table, "test")
     return float(adjusted_rand_score(truth.to_numpy(), test.loc[truth.index].to_numpy()))
