@@ -231,6 +231,23 @@ def test_changing_a_clustering_setting_reruns_clustering_not_features(finished, 
     }
 
 
+def test_a_build_of_its_own_seed_is_remade_and_the_same_seed_changes_nothing(finished, tmp_path):
+    """`builds.<name>.seed` seeds that build instead of the top-level seed (several fresh builds
+    in one config): the top-level value again plans nothing, another remakes the build."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    for seed, remade in ((config["seed"], False), (config["seed"] + 1, True)):
+        config["builds"]["tiny"]["seed"] = seed
+        path = tmp_path / f"seed{seed}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        proc = snakemake(finished, "--configfile", str(path), "-n")
+        if remade:
+            plan = planned_jobs(proc.stdout)
+            assert plan["real_slices"] == plan["split_real"] == plan["write_layout"] == 1
+            assert plan["train_generator"] >= 2
+        else:
+            assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
 def plain_dataset(root: Path, name: str) -> dict:
     """A user's membership dataset in the task's folder layout (not made by a build)."""
     rng = np.random.default_rng(len(name))

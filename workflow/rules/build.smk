@@ -17,7 +17,7 @@ rule real_slices:
     params:
         build=lambda wildcards: slices_settings(wildcards.build),
         files=lambda wildcards: files_digest(slice_files(wildcards)),
-        seed=config["seed"],
+        seed=lambda wildcards: build_seed(wildcards.build),
     script:
         "../scripts/real_slices.py"
 
@@ -36,7 +36,7 @@ rule split_real:
     params:
         membership=lambda wildcards: pool_settings(wildcards.build),
         split=lambda wildcards: BUILDS[wildcards.build]["split"],
-        seed=config["seed"],
+        seed=lambda wildcards: build_seed(wildcards.build),
     script:
         "../scripts/split_real.py"
 
@@ -65,7 +65,7 @@ rule train_generator:
         n_samples=lambda wildcards: build_models(wildcards.build)[
             f"{wildcards.database}/{wildcards.family}"
         ],
-        seed=config["seed"],
+        seed=lambda wildcards: build_seed(wildcards.build),
     script:
         "../scripts/train_generator.py"
 
@@ -85,8 +85,8 @@ rule write_layout:
     conda:
         ENV
     params:
-        build=lambda wildcards: BUILDS[wildcards.build],
+        build=lambda wildcards: layout_settings(wildcards.build),
         models=lambda wildcards: list(build_models(wildcards.build)),
-        seed=config["seed"],
+        seed=lambda wildcards: build_seed(wildcards.build),
     script:
         "../scripts/write_layout.py"

@@ -99,6 +99,17 @@ def output_path(rule, key=0, **wildcards):
     return [path.format(**wildcards) for path in pattern]  # an expanded list of outputs
 
 
+def build_seed(build):
+    """The seed of a build's random steps: its own, or the config's."""
+    return BUILDS[build].get("seed", config["seed"])
+
+
+def layout_settings(build):
+    """A build's settings as its layout reads them; the seed travels on its own (`build_seed`),
+    so that naming the top-level seed again remakes nothing."""
+    return {key: value for key, value in BUILDS[build].items() if key != "seed"}
+
+
 def build_models(build):
     """The generator models ("{database}/{family}") a build trains, with sample counts."""
     return generator_plan(BUILDS[build])
