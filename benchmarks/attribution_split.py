@@ -26,13 +26,12 @@ every pair of different generators; the last lines say, per measure, whether it 
 
 from __future__ import annotations
 
-import argparse
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from finished_run import datasets, parser
 from sklearn.metrics import pairwise_distances
 from sklearn.preprocessing import StandardScaler
 
@@ -132,14 +131,8 @@ def verdicts(table: pd.DataFrame) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the workflow config that was run")
-    parser.add_argument("--results", default="results", help="the run's results folder")
-    args = parser.parse_args()
-    config = yaml.safe_load(Path(args.config).read_text())
-    for dataset, spec in config["datasets"].items():
-        if "attribution" not in spec:
-            continue
+    args = parser(__doc__).parse_args()
+    for dataset, _root in datasets(args, "attribution"):
         table = pair_table(Path(args.results), dataset)
         print(f"### {dataset}: {table.attrs['run']} (merged at separation <= {MAX_RATIO:g})\n")
         print(table.to_markdown(index=False, floatfmt=".2f"))

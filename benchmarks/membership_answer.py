@@ -14,12 +14,11 @@ with both figures.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from finished_run import datasets, parser
 from sklearn.metrics import adjusted_rand_score
 
 from medimprint.data.groups import image_aliases, read_group_file
@@ -90,16 +89,8 @@ def row(results: Path, dataset: str, root: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the workflow config that was run")
-    parser.add_argument("--results", default="results", help="the run's results folder")
-    args = parser.parse_args()
-    config = yaml.safe_load(Path(args.config).read_text())
-    rows = [
-        row(Path(args.results), name, Path(spec["root"]))
-        for name, spec in config["datasets"].items()
-        if "membership" in spec
-    ]
+    args = parser(__doc__).parse_args()
+    rows = [row(Path(args.results), name, root) for name, root in datasets(args, "membership")]
     table = pd.DataFrame(rows)
     print(table.drop(columns=["_gap", "_lead"]).to_markdown(index=False))
     gaps = table["_gap"].dropna()

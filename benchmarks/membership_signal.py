@@ -17,13 +17,12 @@ and an AUC over all not-used slices mixes the two in the proportions of the spli
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from finished_run import datasets, parser
 from membership_answer import true_groups
 from peer_attacks import ANSWER, RUN_COLUMNS
 
@@ -100,16 +99,11 @@ def dataset_table(results: Path, dataset: str, root: Path, split: str) -> pd.Dat
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the workflow config that was run")
-    parser.add_argument("--results", default="results", help="the run's results folder")
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    args = parser.parse_args()
-    config = yaml.safe_load(Path(args.config).read_text())
-    for dataset, spec in config["datasets"].items():
-        if "membership" not in spec:
-            continue
-        table = dataset_table(Path(args.results), dataset, Path(spec["root"]), args.split)
+    command = parser(__doc__)
+    command.add_argument("--split", default="test", choices=("train", "test"))
+    args = command.parse_args()
+    for dataset, root in datasets(args, "membership"):
+        table = dataset_table(Path(args.results), dataset, root, args.split)
         if table is None:
             print(f"### {dataset}: no blocks of slices (groups are patients); skipped\n")
             continue

@@ -26,13 +26,12 @@ answer's lead over the best domias attack in hindsight and over the naive attack
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from finished_run import datasets, parser
 from membership_answer import true_groups
 from sklearn.decomposition import PCA
 
@@ -179,18 +178,13 @@ def cells(table: pd.DataFrame) -> pd.Series:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the workflow config that was run")
-    parser.add_argument("--results", default="results", help="the run's results folder")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    config = yaml.safe_load(Path(args.config).read_text())
+    command = parser(__doc__)
+    command.add_argument("--seed", type=int, default=0)
+    args = command.parse_args()
     summary, columns, groups = [], {}, set()
-    for name, spec in config["datasets"].items():
-        if "membership" not in spec:
-            continue
+    for name, root in datasets(args, "membership"):
         print(f"{name} ...", file=sys.stderr)
-        table = dataset_table(Path(args.results), name, Path(spec["root"]), args.seed)
+        table = dataset_table(Path(args.results), name, root, args.seed)
         columns[name] = cells(table)
         groups.add(table.attrs["groups"])
         summary.append(summary_row(name, table))
