@@ -25,9 +25,9 @@ generators are matched one to one (Hungarian); a cluster left over, or matched a
 distance ratio above `MAX_RATIO`, is ``new``; `merge_clusters` then joins the clusters that no
 distance separates (a generator k-means cut in two), or that the shortlisted runs put together
 more than two generators known to differ (an unseen generator of two modes), a new part taking
-its partner's name. (A
-classifier's probabilities named the unseen generator after the seen one it resembled most, and
-the seen one new: discriminative scores are most confident far from the training data.)
+its partner's name. (A classifier's probabilities named the unseen generator after the seen one
+it resembled most, and the seen one new: discriminative scores are most confident far from the
+training data.)
 `naming_accuracy` scores the names per image, with test labels, for evaluation only.
 """
 
@@ -267,7 +267,7 @@ def merge_clusters(
     named: Mapping[int, str],
     votes: GridVotes | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """The test clusters that no distance separates merged, and each merged cluster's name:
+    """The test clusters that no distance (or the grid) separates merged, and their names:
     k-means may cut one generator in two by content, seen (one half named after it, the other
     left over, so new) or unseen (two new halves). Two clusters merge when each one's images
     lie, at the median, within `MAX_RATIO` times the other's own spacing: the rule that names a
