@@ -267,11 +267,14 @@ def test_two_modes_of_an_unseen_generator_merge_when_the_grid_joins_them_most():
 
 
 def test_clusters_the_grid_joins_no_more_often_than_two_known_generators_stay_apart():
-    """The bar is how much the grid puts together generators known to differ: one run joins
-    the two modes and one run joins two labelled generators (on the training split, or
-    two test clusters named after them), so the modes stay apart."""
+    """Only two new clusters join this way (a run that puts too few clusters joins a named one
+    with anything), and only above how much the grid puts together generators known to
+    differ: one run joins the two modes and one run joins two labelled generators (on the
+    training split, or two test clusters named after them), so the modes stay apart."""
     train, train_labels, test, _truth, clusters = _two_mode_world()
     names = name_clusters(train, train_labels, test, clusters)
+    with_a_named_one = _runs(clusters, train_labels, [(), (0, 5), (0, 5)])
+    assert grid_joined(with_a_named_one, clusters, names) == set()  # only two new clusters
     on_test = _runs(clusters, train_labels, [(), (3, 4), (0, 1)])
     assert grid_joined(on_test, clusters, names) == set()
     on_train = _runs(clusters, train_labels, [(), (3, 4)], [("vae", "dcgan")])

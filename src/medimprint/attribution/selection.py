@@ -23,11 +23,11 @@ their images lie from each generator's labelled images relative to how far those
 other (nearest neighbours, features standardised on the training split); clusters and
 generators are matched one to one (Hungarian); a cluster left over, or matched at a median
 distance ratio above `MAX_RATIO`, is ``new``; `merge_clusters` then joins the clusters that no
-distance separates (a generator k-means cut in two), or that the shortlisted runs put together
-more than two generators known to differ (an unseen generator of two modes), a new part taking
-its partner's name. (A classifier's probabilities named the unseen generator after the seen one
-it resembled most, and the seen one new: discriminative scores are most confident far from the
-training data.)
+distance separates (a generator k-means cut in two), and the new clusters that the shortlisted
+runs put together more than two generators known to differ (an unseen generator of two modes),
+a new part taking its partner's name. (A classifier's probabilities named the unseen generator
+after the seen one it resembled most, and the seen one new: discriminative scores are most
+confident far from the training data.)
 `naming_accuracy` scores the names per image, with test labels, for evaluation only.
 """
 
@@ -234,13 +234,15 @@ class GridVotes:
 def grid_joined(
     votes: GridVotes, clusters: np.ndarray, named: Mapping[int, str]
 ) -> set[tuple[int, int]]:
-    """The pairs ``(a, b)``, ``a < b``, of test clusters, at least one of them `NEW`, that the
-    grid's runs put together more (`co_association`) than any two generators known to differ:
-    two labelled generators on the training split, or two test clusters named after different
-    labelled generators. Feature sets fail in different ways: two modes of one generator that
-    the chosen run's features set apart, other good runs often put together, and two
-    generators they rarely do. (On the training split a learned reducer was fit on the very
-    labels, which lowers that bar; the named test clusters keep it honest.)"""
+    """The pairs ``(a, b)``, ``a < b``, of `NEW` test clusters that the grid's runs put
+    together more (`co_association`) than any two generators known to differ: two labelled
+    generators on the training split, or two test clusters named after different labelled
+    generators. Feature sets fail in different ways: two modes of an unseen generator that the
+    chosen run's features set apart, other good runs often put together, and two generators
+    they rarely do. (On the training split a learned reducer was fit on the very labels, which
+    lowers that bar; the named test clusters keep it honest.) A cluster named after a labelled
+    generator is not joined this way: a run that puts too few clusters on the test split joins
+    it with an unseen generator's as readily as with its own other mode."""
     labels = np.asarray(votes.labels)
     ids = sorted(int(c) for c in np.unique(clusters))
     known_apart = [
@@ -255,7 +257,7 @@ def grid_joined(
     return {
         (a, b)
         for a, b in combinations(ids, 2)
-        if NEW in (named[a], named[b])
+        if named[a] == named[b] == NEW
         and co_association(votes.test, clusters == a, clusters == b) > bar
     }
 
@@ -272,11 +274,11 @@ def merge_clusters(
     left over, so new) or unseen (two new halves). Two clusters merge when each one's images
     lie, at the median, within `MAX_RATIO` times the other's own spacing: the rule that names a
     cluster after a labelled generator, applied between test clusters (features standardised
-    on the training split), or, with the grid's ``votes``, when the good runs put them
-    together more than two generators known to differ (`grid_joined`: two modes of one
-    generator that no distance in this feature set joins). Pairs are joined closest first, and
-    never so that one cluster holds two labelled generators' names; a merged cluster takes the
-    smallest id of its parts and the labelled name among them, or `NEW`."""
+    on the training split), or, two new ones, with the grid's ``votes``, when the good runs put
+    them together more than two generators known to differ (`grid_joined`: two modes of an
+    unseen generator that no distance in this feature set joins). Pairs are joined closest
+    first, and never so that one cluster holds two labelled generators' names; a merged
+    cluster takes the smallest id of its parts and the labelled name among them, or `NEW`."""
     clusters = np.asarray(clusters)
     ids = sorted(int(c) for c in np.unique(clusters))
     sizable = [c for c in ids if (clusters == c).sum() >= 2]
