@@ -88,8 +88,8 @@ def pair_table(results: Path, dataset: str) -> pd.DataFrame:
         ),
     }
     rows = []
-    ids_ = [c for c in np.unique(clusters) if (clusters == c).sum() >= 2]
-    for a, b in combinations(ids_, 2):
+    sizable = [c for c in np.unique(clusters) if (clusters == c).sum() >= 2]
+    for a, b in combinations(sizable, 2):
         in_a, in_b = clusters == a, clusters == b
         generator = {c: pd.Series(truth[m]).mode()[0] for c, m in ((a, in_a), (b, in_b))}
         row = {
