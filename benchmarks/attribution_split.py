@@ -39,6 +39,7 @@ from medimprint.attribution.selection import MAX_RATIO, co_association, separati
 from medimprint.data.manifest import read_manifest
 from medimprint.data.views import generated_rows
 from medimprint.features.stores import load_feature_set
+from medimprint.io import row_positions
 from medimprint.names import parse_attribution_run_id
 
 #: Measures where a smaller value means closer (the others: a larger one).
@@ -66,10 +67,9 @@ def pair_table(results: Path, dataset: str) -> pd.DataFrame:
         for b in answer["feature_set"].split("+")
     ]
     ids, features = load_feature_set(stores)
-    position = {image: row for row, image in enumerate(ids)}
-    scaler = StandardScaler().fit(features[[position[i] for i in train["id"]]])
-    x_train = scaler.transform(features[[position[i] for i in train["id"]]])
-    x_test = scaler.transform(features[[position[i] for i in test["id"]]])
+    x_train, x_test = (features[row_positions(ids, list(part["id"]))[0]] for part in (train, test))
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
     labels = train["label"].to_numpy()
     size = max(
         np.median(pairwise_distances(x_train[labels == g])[np.triu_indices((labels == g).sum(), 1)])

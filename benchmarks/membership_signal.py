@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from finished_run import datasets, parser
+from finished_run import datasets, membership_runs, parser
 from membership_answer import true_groups
-from peer_attacks import ANSWER, RUN_COLUMNS
 
 from medimprint.data.manifest import read_manifest
 from medimprint.data.views import has_test_generator
@@ -48,18 +47,6 @@ def block_gaps(blocks: pd.Series, used: pd.Series) -> pd.Series | None:
     return pd.Series(gaps, index=blocks.index)
 
 
-def runs(folder: Path, split: str) -> dict[str, pd.Series]:
-    """{run: scores of the split's real images by id}, the answer first."""
-    out = {}
-    for path in [folder / ANSWER, *sorted(folder.rglob("*.tsv"))]:
-        table = pd.read_csv(path, sep="\t", dtype={"id": str})
-        if not set(RUN_COLUMNS) <= set(table.columns):
-            continue
-        name = "answer" if path.name == ANSWER else path.relative_to(folder).with_suffix("")
-        out.setdefault(str(name), table[table["split"] == split].set_index("id")["score"])
-    return out
-
-
 def dataset_table(results: Path, dataset: str, root: Path, split: str) -> pd.DataFrame | None:
     """One row per run: AUC against all, adjacent and farther not-used slices."""
     truth = true_groups(results, dataset, root)
@@ -79,7 +66,7 @@ def dataset_table(results: Path, dataset: str, root: Path, split: str) -> pd.Dat
     gap = gaps.loc[part.index].to_numpy()
     subsets = {"all": ~labels, "adjacent (gap 1)": gap == 1, "farther (gap >= 2)": gap >= 2}
     rows = []
-    for run, scores in runs(results / dataset / "membership", split).items():
+    for run, scores in membership_runs(results / dataset / "membership", split).items():
         if not part.index.isin(scores.index).all():
             continue
         s = scores.loc[part.index].to_numpy(dtype=float)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from finished_run import datasets, parser
+from finished_run import ANSWER_RUN, datasets, membership_runs, parser
 from membership_answer import true_groups
 from sklearn.decomposition import PCA
 
@@ -51,10 +51,6 @@ COMPONENTS = 10
 #: A TPR at 1% FPR needs this many not-used images to be one.
 MIN_NOT_USED = 100
 N_BOOT = 1000
-#: The columns of a run's per-image table (the workflow's ``{run}.tsv``).
-RUN_COLUMNS = ("id", "split", "label", "score", "used")
-#: The answer's per-image table, under ``membership/``.
-ANSWER = "selected_scores.tsv"
 
 
 def domias_runs(query: np.ndarray, generated: np.ndarray, reference: np.ndarray, seed: int):
@@ -83,27 +79,14 @@ def domias_runs(query: np.ndarray, generated: np.ndarray, reference: np.ndarray,
     return out
 
 
-def test_scores(path: Path, test_ids: list[str]) -> np.ndarray | None:
-    """A run table's scores of the test images in ``test_ids`` order, or None for a table
-    that is no run's (`RUN_COLUMNS`) or holds no scores of exactly those images."""
-    table = pd.read_csv(path, sep="\t", dtype={"id": str})
-    if not set(RUN_COLUMNS) <= set(table.columns):
-        return None
-    scores = table[table["split"] == "test"].set_index("id")["score"]
-    if len(scores) != len(test_ids) or not scores.index.isin(test_ids).all():
-        return None
-    return scores.loc[test_ids].to_numpy(dtype=float)
-
-
-def workflow_runs(folder: Path, test_ids: list[str]) -> dict[str, np.ndarray]:
-    """``{run: test scores}`` of every run table under the dataset's ``membership/`` folder
-    but the answer's, shown apart."""
-    out: dict[str, np.ndarray] = {}
-    for path in sorted(folder.rglob("*.tsv")):
-        scores = None if path.name == ANSWER else test_scores(path, test_ids)
-        if scores is not None:
-            out[path.relative_to(folder).with_suffix("").as_posix()] = scores
-    return out
+def test_runs(folder: Path, test_ids: list[str]) -> dict[str, np.ndarray]:
+    """``{run: test scores in the order of test_ids}`` of the answer and every run under the
+    dataset's ``membership/`` folder whose table scores exactly those images."""
+    return {
+        run: scores.loc[test_ids].to_numpy(dtype=float)
+        for run, scores in membership_runs(folder, "test").items()
+        if len(scores) == len(test_ids) and scores.index.isin(test_ids).all()
+    }
 
 
 def figures(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> dict[str, object]:
@@ -137,8 +120,9 @@ def dataset_table(results: Path, dataset: str, root: Path, seed: int) -> pd.Data
     runs |= domias_runs(query, gen, ref, seed)
     folder = results / dataset / "membership"
     chosen = pd.read_csv(folder / "selected.tsv", sep="\t").iloc[0]["run"]
-    runs[f"answer ({chosen})"] = test_scores(folder / ANSWER, test.index.tolist())
-    runs |= {f"run {k}": v for k, v in workflow_runs(folder, test.index.tolist()).items()}
+    scores = test_runs(folder, test.index.tolist())
+    runs[f"answer ({chosen})"] = scores.pop(ANSWER_RUN)
+    runs |= {f"run {k}": v for k, v in scores.items()}
     rows = [{"method": name, **figures(labels, s, groups)} for name, s in runs.items()]
     table = pd.DataFrame(rows)
     table.attrs["groups"] = "true blocks" if truth is not None else "the workflow's groups"
