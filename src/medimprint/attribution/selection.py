@@ -243,8 +243,11 @@ def grid_joined(
     lowers that bar; the named test clusters keep it honest.) A cluster named after a labelled
     generator is not joined this way: a run that puts too few clusters on the test split joins
     it with an unseen generator's as readily as with its own other mode."""
-    labels = np.asarray(votes.labels)
     ids = sorted(int(c) for c in np.unique(clusters))
+    new = [c for c in ids if named[c] == NEW]
+    if len(new) < 2:
+        return set()  # nothing to join: skip the bar
+    labels = np.asarray(votes.labels)
     known_apart = [
         co_association(votes.train, labels == g, labels == h)
         for g, h in combinations(np.unique(labels), 2)
@@ -256,9 +259,8 @@ def grid_joined(
     bar = max(known_apart, default=0.0)
     return {
         (a, b)
-        for a, b in combinations(ids, 2)
-        if named[a] == named[b] == NEW
-        and co_association(votes.test, clusters == a, clusters == b) > bar
+        for a, b in combinations(new, 2)
+        if co_association(votes.test, clusters == a, clusters == b) > bar
     }
 
 
