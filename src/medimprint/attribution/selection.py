@@ -15,8 +15,13 @@ reads a test label:
   frequency fingerprint splits one by content); a partition that many of them reach is more
   likely the generators' than one its own run alone finds.
 
-`choose` keeps the candidates within `TOLERANCE` of the best held-out score and takes the one
-of highest agreement among them (the medoid of the good partitions).
+`choose` first keeps the candidates whose test clusters are named after the most labelled
+generators (``named``, from `name_clusters`): a run that leaves a labelled generator without a
+test cluster has merged it with another one or lost it, a failure that no merge mends and that
+the held-out score cannot see (an unsupervised run that separates the labelled generators on
+the training split may still merge two on the test split, where its k rule faces one generator
+more). Among those it keeps the candidates within `TOLERANCE` of the best held-out score and
+takes the one of highest agreement (the medoid of the good partitions).
 
 `name_clusters` maps the chosen run's test clusters to the labelled generators, by how far
 their images lie from each generator's labelled images relative to how far those lie from each
@@ -136,19 +141,21 @@ class Choice:
 
 
 def choose(candidates: pd.DataFrame, *, tolerance: float = TOLERANCE) -> Choice:
-    """Choose among ``candidates`` (columns ``run``, ``heldout_ari``, ``agreement``, in the
-    grid's order): the highest agreement among those within ``tolerance`` of the best held-out
-    score (a NaN score, a run that could not be validated, is not shortlisted unless no run
-    could be); ties to the earlier row. Adds the column ``shortlisted``."""
+    """Choose among ``candidates`` (columns ``run``, ``named``, ``heldout_ari``, ``agreement``,
+    in the grid's order): among the runs that name the most labelled generators, the highest
+    agreement among those within ``tolerance`` of their best held-out score (a NaN score, a run
+    that could not be validated, is not shortlisted unless no such run could be); ties to the
+    earlier row. Adds the column ``shortlisted``."""
     if candidates.empty:
         raise InputError(
             "no attribution run with k estimated to choose from; add 'estimated' to "
             "attribution.k in the config"
         )
     table = candidates.reset_index(drop=True)
-    scored = table["heldout_ari"].notna()
-    best = table["heldout_ari"].max()
-    table["shortlisted"] = table["heldout_ari"] >= best - tolerance if scored.any() else True
+    pool = table["named"] == table["named"].max()
+    scores = table["heldout_ari"].where(pool)
+    best = scores.max()
+    table["shortlisted"] = scores >= best - tolerance if scores.notna().any() else pool
     order = table[table["shortlisted"]].sort_values("agreement", ascending=False, kind="stable")
     return Choice(str(order["run"].iloc[0]), table)
 
@@ -163,19 +170,12 @@ def _spacing_ratios(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return distance[:, 0] / scale
 
 
-def name_clusters(
-    train: np.ndarray,
-    train_labels: Sequence[str],
-    test: np.ndarray,
-    clusters: np.ndarray,
-) -> dict[int, str]:
-    """{test cluster: the labelled generator it matches, or `NEW`} (module docstring).
-
-    Features are standardised with the training split's statistics. A test image's distance to
-    its nearest training image of generator g, over the typical such distance among g's own
-    training images (each to its nearest other one), is about 1 when the image is g's; each
-    cluster's median ratio per generator is the cost of matching them.
-    """
+def generator_ratios(
+    train: np.ndarray, train_labels: Sequence[str], test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(generators, ratios)``: each test image's `_spacing_ratios` to each labelled
+    generator's training images (a column per generator), features standardised with the
+    training split's statistics. About 1 where the image is that generator's."""
     train_labels = np.asarray(train_labels)
     scaler = StandardScaler().fit(train)
     train, test = scaler.transform(train), scaler.transform(test)
@@ -186,6 +186,15 @@ def name_clusters(
         if len(own) < 2:
             raise InputError(f"generator {generator!r} has fewer than 2 labelled images")
         ratios[:, column] = _spacing_ratios(test, own)
+    return generators, ratios
+
+
+def names_from_ratios(
+    generators: np.ndarray, ratios: np.ndarray, clusters: np.ndarray
+) -> dict[int, str]:
+    """{test cluster: the labelled generator it matches, or `NEW`}: each cluster's median
+    `generator_ratios` per generator is the cost of matching them, one to one (Hungarian); a
+    match above `MAX_RATIO` is new."""
     ids = np.unique(clusters)
     cost = np.stack([np.median(ratios[clusters == c], axis=0) for c in ids])
     rows, columns = linear_sum_assignment(cost)
@@ -194,6 +203,20 @@ def name_clusters(
         if cost[row, column] <= MAX_RATIO:
             names[int(ids[row])] = str(generators[column])
     return names
+
+
+def name_clusters(
+    train: np.ndarray,
+    train_labels: Sequence[str],
+    test: np.ndarray,
+    clusters: np.ndarray,
+) -> dict[int, str]:
+    """{test cluster: the labelled generator it matches, or `NEW`} (module docstring): a test
+    image's distance to its nearest training image of generator g, over the typical such
+    distance among g's own training images (each to its nearest other one), is about 1 when the
+    image is g's (`generator_ratios`); clusters are matched to generators by those ratios
+    (`names_from_ratios`)."""
+    return names_from_ratios(*generator_ratios(train, train_labels, test), np.asarray(clusters))
 
 
 def separation(rows_a: np.ndarray, rows_b: np.ndarray) -> float:
@@ -349,11 +372,17 @@ def select(
         name: (_rows(feature_set, train["id"]), _rows(feature_set, test["id"]))
         for name, feature_set in feature_sets.items()
     }
+    ratios = {
+        name: generator_ratios(x_train, labels, x_test)
+        for name, (x_train, x_test) in splits.items()
+    }
     test_partitions = {run: _partition(table, "test") for run, table in partitions.items()}
-    rows = []
+    rows, run_names = [], {}
     for run, partition in test_partitions.items():
         feature_set, setup, _view = parse_run_id(run, **options)
         mean, low = heldout_generator_ari(splits[feature_set][0], labels, setup)
+        clusters = partition.loc[test["id"]].to_numpy()
+        run_names[run] = names_from_ratios(*ratios[feature_set], clusters)
         rows.append(
             {
                 "run": run,
@@ -361,6 +390,7 @@ def select(
                 "reducer": setup.reducer,
                 "method": setup.method,
                 "k_test": int(partition.nunique()),
+                "named": len(set(run_names[run].values()) - {NEW}),
                 "heldout_ari": mean,
                 "heldout_ari_min": low,
             }
@@ -371,7 +401,7 @@ def select(
     feature_set, _setup, _view = parse_run_id(choice.run, **options)
     clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
     x_train, x_test = splits[feature_set]
-    named = name_clusters(x_train, labels, x_test, clusters)
+    named = run_names[choice.run]
     shortlist = choice.candidates.loc[choice.candidates["shortlisted"], "run"]
     votes = GridVotes(
         train=np.stack([_partition(partitions[r], "train").loc[train["id"]] for r in shortlist]),
@@ -418,7 +448,8 @@ def summary(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The one-row answer (``selected.tsv``) and the candidates table with each run's test ARI.
 
-    The answer gives the chosen run, its estimated k and the scores it was chosen by. With test
+    The answer gives the chosen run, its estimated k and the scores it was chosen by (``named``:
+    the labelled generators its test clusters are named after). With test
     labels, it adds its test ARI (bootstrap interval), the accuracy of its generator names, the
     share of the unseen generators' images it calls new, and the spread of test ARIs over the
     candidates it was chosen from; those read the labels only here, after the choice.
@@ -431,7 +462,7 @@ def summary(
         **{key: chosen[key] for key in ("feature_set", "reducer", "method")},
         "k_test": int(selection.names["cluster"].nunique()),
         "k_run": int(chosen["k_test"]),
-        **{key: chosen[key] for key in ("heldout_ari", "heldout_ari_min", "agreement")},
+        **{key: chosen[key] for key in ("named", "heldout_ari", "heldout_ari_min", "agreement")},
         "candidates": len(candidates),
         "shortlisted": int(candidates["shortlisted"].sum()),
     }
