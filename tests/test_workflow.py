@@ -100,6 +100,8 @@ def test_the_attribution_answer_is_a_k_estimated_run_with_named_clusters(finishe
         chosen["shortlisted"]
         and chosen["agreement"] == candidates["agreement"][candidates["shortlisted"]].max()
     )
+    most_named = candidates["named"] == candidates["named"].max()
+    assert (most_named | ~candidates["shortlisted"]).all() and answer["named"].iloc[0] <= 2
     feature_set, reducer, method = run.split("/")[:3]
     own = (
         results
