@@ -252,6 +252,7 @@ ATTRIBUTION_SELECTED_COLUMNS = [
     ("chosen run", "run", False),
     ("k estimated", "k_test", False),
     ("k of the run, before merging", "k_run", False),
+    ("labelled generators named", "named", False),
     ("held-out-generator ARI (training)", "heldout_ari", False),
     ("worst held-out generator", "heldout_ari_min", False),
     ("agreement with the other runs", "agreement", False),
@@ -443,8 +444,9 @@ def metrics_html(
     if attribution_selected is not None and not attribution_selected.empty:
         parts.append("<h2>Attribution — the answer per dataset, k unknown</h2>")
         caption = (
-            "Run with k estimated chosen without test labels (held-out-generator ARI on the "
-            "labelled split, then agreement with the other runs), its clusters named after the "
+            "Run with k estimated chosen without test labels (among the runs naming the most "
+            "labelled generators, held-out-generator ARI on the labelled split, then agreement "
+            "with the other runs), its clusters named after the "
             "labelled generators or new; test ARI with its 95% bootstrap interval, beside the "
             "spread of the runs it was chosen from"
         )
