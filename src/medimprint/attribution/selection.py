@@ -377,12 +377,12 @@ def select(
         for name, (x_train, x_test) in splits.items()
     }
     test_partitions = {run: _partition(table, "test") for run, table in partitions.items()}
+    test_clusters = {run: part.loc[test["id"]].to_numpy() for run, part in test_partitions.items()}
     rows, run_names = [], {}
     for run, partition in test_partitions.items():
         feature_set, setup, _view = parse_run_id(run, **options)
         mean, low = heldout_generator_ari(splits[feature_set][0], labels, setup)
-        clusters = partition.loc[test["id"]].to_numpy()
-        run_names[run] = names_from_ratios(*ratios[feature_set], clusters)
+        run_names[run] = names_from_ratios(*ratios[feature_set], test_clusters[run])
         rows.append(
             {
                 "run": run,
@@ -399,14 +399,14 @@ def select(
     candidates = pd.DataFrame(rows).assign(agreement=lambda t: t["run"].map(agreed))
     choice = choose(candidates, tolerance=tolerance)
     feature_set, _setup, _view = parse_run_id(choice.run, **options)
-    clusters = test_partitions[choice.run].loc[test["id"]].to_numpy()
+    clusters = test_clusters[choice.run]
     x_train, x_test = splits[feature_set]
     named = run_names[choice.run]
     shortlist = choice.candidates.loc[choice.candidates["shortlisted"], "run"]
     votes = GridVotes(
         train=np.stack([_partition(partitions[r], "train").loc[train["id"]] for r in shortlist]),
         labels=labels,
-        test=np.stack([test_partitions[r].loc[test["id"]] for r in shortlist]),
+        test=np.stack([test_clusters[r] for r in shortlist]),
     )
     merged, merged_names = merge_clusters(x_train, x_test, clusters, named, votes)
     names = pd.DataFrame(
@@ -449,10 +449,10 @@ def summary(
     """The one-row answer (``selected.tsv``) and the candidates table with each run's test ARI.
 
     The answer gives the chosen run, its estimated k and the scores it was chosen by (``named``:
-    the labelled generators its test clusters are named after). With test
-    labels, it adds its test ARI (bootstrap interval), the accuracy of its generator names, the
-    share of the unseen generators' images it calls new, and the spread of test ARIs over the
-    candidates it was chosen from; those read the labels only here, after the choice.
+    the labelled generators its test clusters are named after). With test labels, it adds its
+    test ARI (bootstrap interval), the accuracy of its generator names, the share of the unseen
+    generators' images it calls new, and the spread of test ARIs over the candidates it was
+    chosen from; those read the labels only here, after the choice.
     """
     candidates = selection.candidates.copy()
     chosen = candidates[candidates["run"] == selection.run].iloc[0]
